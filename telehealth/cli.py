@@ -1,0 +1,128 @@
+"""Command line: serve, db upgrade, users add, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from telehealth.app import create_app
+from telehealth.demo import DemoInfo, ensure_demo
+from telehealth.records.accounts import create_user
+from telehealth.records.db import make_engine, make_sessionmaker
+from telehealth.records.errors import DomainError
+from telehealth.records.migrate import upgrade_sync
+from telehealth.records.models import Role
+from telehealth.settings import Settings
+from telehealth.tls import ensure_self_signed, ssl_context
+
+
+def _print_demo(info: DemoInfo, base: str) -> None:
+    print("\n=== Telehealth demo clinic ===", flush=True)
+    print(f"Open {base}/login", flush=True)
+    for name, password in info.logins.items():
+        print(f"  {name:10s} password: {password}", flush=True)
+    if not info.logins:
+        print("  (demo passwords were not kept in var/demo-logins.json)", flush=True)
+    print(f"Patient join link (today's demo visit): {base}{info.join_path}", flush=True)
+    print("Stop with Ctrl-C.\n", flush=True)
+
+
+async def _demo_info(settings: Settings) -> DemoInfo:
+    engine = make_engine(settings.database_url)
+    try:
+        return await ensure_demo(make_sessionmaker(engine), settings.var_dir, valid_hours=settings.join_link_hours)
+    finally:
+        await engine.dispose()
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    ctx = None
+    if args.tls == "self-signed":
+        ctx = ssl_context(*ensure_self_signed(settings.var_dir / "tls"))
+    elif args.tls_cert:
+        ctx = ssl_context(Path(args.tls_cert), Path(args.tls_key))
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port, ssl_context=ctx, shutdown_timeout=5)
+    await site.start()
+    scheme = "https" if ctx else "http"
+    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host  # noqa: S104
+    base = settings.public_url or f"{scheme}://{shown_host}:{args.port}"
+    print(f"Serving on {scheme}://{args.host}:{args.port}", flush=True)
+    if args.demo:
+        _print_demo(await _demo_info(settings), base)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+async def _users_add(args: argparse.Namespace, settings: Settings) -> None:
+    password = os.environ.get("TELEHEALTH_NEW_PASSWORD") or getpass.getpass("Password: ")
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as db, db.begin():
+            user = await create_user(db, args.username, args.name or args.username, Role(args.role), password)
+        print(f"created {user.role.value} {user.username}")
+    finally:
+        await engine.dispose()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    parser = argparse.ArgumentParser(prog="telehealth", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", default=os.environ.get("TELEHEALTH_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("TELEHEALTH_PORT", "8080")))
+    serve.add_argument("--tls", choices=["off", "self-signed"], default="off")
+    serve.add_argument("--tls-cert")
+    serve.add_argument("--tls-key")
+    serve.add_argument("--demo", action="store_true", help="seed the demo clinic and print logins")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    users = sub.add_parser("users", help="staff accounts")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add a staff user (password from TELEHEALTH_NEW_PASSWORD or prompt)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name")
+    sub.add_parser("demo", help="seed the demo clinic and print logins and a join link")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `telehealth` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("TELEHEALTH_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings.from_env()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.command == "serve":
+            if bool(args.tls_cert) != bool(args.tls_key):
+                raise SystemExit("--tls-cert and --tls-key go together")
+            asyncio.run(_serve(args, settings))
+        elif args.command == "db":
+            upgrade_sync(settings.database_url)
+            print("database is at the latest schema")
+        elif args.command == "users":
+            asyncio.run(_users_add(args, settings))
+        elif args.command == "demo":
+            _print_demo(asyncio.run(_demo_info(settings)), settings.public_url or "http://localhost:8080")
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,166 @@
+"""Who may call what: every route declares its roles here, enforced in one middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from telehealth.keys import SESSIONMAKER, SETTINGS
+from telehealth.records import audit
+from telehealth.records.accounts import Principal, SessionPolicy, resolve_session
+from telehealth.records.errors import AccessDenied, NotAuthenticated
+from telehealth.records.tokens import same
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS: Final = "anonymous"
+PATIENT: Final = "patient"
+REVIEWER: Final = "reviewer"
+CLINICIAN: Final = "clinician"
+ADMIN: Final = "admin"
+ALL_ROLES: Final = (ANONYMOUS, PATIENT, REVIEWER, CLINICIAN, ADMIN)
+STAFF: Final = (REVIEWER, CLINICIAN, ADMIN)
+CARE_TEAM: Final = (CLINICIAN, ADMIN)
+
+SESSION_COOKIE: Final = "th_session"
+CSRF_HEADER: Final = "X-CSRF-Token"
+PRINCIPAL_KEY: Final = web.RequestKey("principal", Principal)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Access:
+    """A handler's access rule: allowed roles; pages redirect anonymous users to /login."""
+
+    roles: frozenset[str]
+    page: bool = False
+    csrf: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = self.roles - set(ALL_ROLES)
+        if unknown or not self.roles:
+            raise ValueError(f"bad roles {sorted(unknown)}")
+
+
+H = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def allow(*roles: str, page: bool = False, csrf: bool = True) -> Callable[[H], H]:
+    """Declare which roles may call the decorated handler (csrf=False only for login)."""
+
+    def mark(handler: H) -> H:
+        handler.__access__ = Access(frozenset(roles), page, csrf)  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def access_of(handler: object) -> Access | None:
+    """The access rule declared on a handler, if any."""
+    rule = getattr(handler, "__access__", None)
+    return rule if isinstance(rule, Access) else None
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated caller (the middleware guarantees one on non-anonymous routes)."""
+    p = request.get(PRINCIPAL_KEY)
+    if p is None:
+        raise NotAuthenticated("sign in required")
+    return p
+
+
+def maybe_principal(request: web.Request) -> Principal | None:
+    """The caller if authenticated."""
+    return request.get(PRINCIPAL_KEY)
+
+
+def actor(request: web.Request) -> audit.Actor:
+    """The audit actor for this request."""
+    p = maybe_principal(request)
+    addr = request.remote
+    if p is None:
+        return audit.Actor(None, ANONYMOUS, addr)
+    return audit.Actor(p.actor_id, p.role, addr)
+
+
+def _credential(request: web.Request) -> tuple[str | None, bool]:
+    """The session token and whether it came from the cookie (cookies need CSRF checks)."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[7:].strip() or None, False
+    return request.cookies.get(SESSION_COOKIE) or None, True
+
+
+def same_origin(request: web.Request) -> bool:
+    """Origin absent (non-browser client) or equal to this host or a trusted origin."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = {f"{request.scheme}://{request.host}", *request.app[SETTINGS].trusted_origins}
+    # Behind a TLS-terminating proxy the scheme we see may be http while the browser's is https.
+    allowed.add(f"https://{request.host}")
+    return origin in allowed
+
+
+async def _refuse(request: web.Request, p: Principal | None, reason: str) -> None:
+    """Record a refused access in its own transaction (the request's work never commits)."""
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        audit.record(
+            db,
+            actor(request) if p else audit.Actor(None, ANONYMOUS, request.remote),
+            "access_denied",
+            outcome="denied",
+            object_type="route",
+            object_id=f"{request.method} {request.path}"[:64],
+            detail={"reason": reason},
+        )
+    log.warning("refused %s %s for %s: %s", request.method, request.path, p.role if p else ANONYMOUS, reason)
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the caller, enforce the route's roles and CSRF, audit refusals."""
+    route_handler = request.match_info.route.handler
+    rule = access_of(route_handler)
+    if rule is None:
+        # Unmatched routes (404/405) and static files: nothing to protect beyond the default.
+        if request.match_info.http_exception is not None or request.path.startswith("/static/"):
+            return await handler(request)
+        log.error("route %s has no access rule", request.path)
+        raise web.HTTPInternalServerError()
+    token, from_cookie = _credential(request)
+    p: Principal | None = None
+    if token:
+        settings = request.app[SETTINGS]
+        policy = SessionPolicy(
+            idle=timedelta(seconds=settings.session_idle_seconds),
+            absolute=timedelta(seconds=settings.session_absolute_seconds),
+        )
+        async with request.app[SESSIONMAKER]() as db, db.begin():
+            p = await resolve_session(db, token, policy)
+    if p is not None:
+        request[PRINCIPAL_KEY] = p
+    role = p.role if p else ANONYMOUS
+    if role not in rule.roles and not (p is not None and ANONYMOUS in rule.roles):
+        if p is None:
+            if rule.page:
+                raise web.HTTPFound(f"/login?next={request.path}")
+            raise NotAuthenticated("sign in required")
+        await _refuse(request, p, "role")
+        raise AccessDenied("not allowed for your role")
+    if request.method not in _SAFE_METHODS:
+        if not same_origin(request):
+            await _refuse(request, p, "origin")
+            raise AccessDenied("cross-origin request refused")
+        if p is not None and from_cookie and rule.csrf:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent or not same(sent, p.csrf_token):
+                await _refuse(request, p, "csrf")
+                raise AccessDenied("missing or wrong CSRF token")
+    return await handler(request)

@@ -1,0 +1,67 @@
+"""JSON in and out: validated bodies, stable error shapes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from telehealth.records.errors import InvalidInput, TooLarge
+
+M = TypeVar("M", bound=BaseModel)
+MAX_JSON_BYTES = 64 * 1024
+
+
+class MalformedJson(InvalidInput):
+    """The body is not JSON at all."""
+
+    code = "malformed_json"
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as [{field, message}] without echoing the input back."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Read and validate a JSON body; 400 with field errors when it does not fit."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise TooLarge("request body too large")
+    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise TooLarge("request body too large")
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJson("request body is not valid JSON") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput("invalid fields", details=field_errors(exc)) from exc
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """Validate query parameters against a model."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise InvalidInput("invalid query parameters", details=field_errors(exc)) from exc
+
+
+def ok(data: BaseModel | dict[str, Any] | list[Any], status: int = 200) -> web.Response:
+    """A JSON response from a model or plain data."""
+    body = data.model_dump_json() if isinstance(data, BaseModel) else json.dumps(data, default=str)
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+def error_response(status: int, code: str, message: str, details: object | None = None) -> web.Response:
+    """The one error shape of the API: {"error": {"code", "message", "details"}}."""
+    payload: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        payload["details"] = details
+    return web.Response(text=json.dumps({"error": payload}), status=status, content_type="application/json")

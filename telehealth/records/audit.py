@@ -1,0 +1,47 @@
+"""Audit trail: every login, view, capture, export and refused access is recorded."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telehealth.records.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a staff user, a patient (by visit), or anonymous."""
+
+    id: str | None
+    role: str
+    client_addr: str | None = None
+
+
+def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    *,
+    outcome: str = "ok",
+    object_type: str | None = None,
+    object_id: uuid.UUID | str | None = None,
+    patient_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the session; it commits with the caller's transaction."""
+    event = AuditEvent(
+        actor_id=actor.id,
+        actor_role=actor.role,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id is not None else None,
+        patient_id=patient_id,
+        client_addr=actor.client_addr,
+        outcome=outcome,
+        detail=detail,
+    )
+    session.add(event)
+    return event

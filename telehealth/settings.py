@@ -1,0 +1,98 @@
+"""One frozen settings object, built once from the environment with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """Read a secret from NAME or from the file named by NAME_FILE (docker/k8s secrets)."""
+    if value := env.get(name):
+        return value
+    if path := env.get(f"{name}_FILE"):
+        return Path(path).read_text(encoding="utf-8").strip()
+    return None
+
+
+def _load_or_create_key(var_dir: Path) -> str:
+    """Generate the secret key once into var/ so restarts keep sessions and links valid."""
+    key_file = var_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text(encoding="utf-8").strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    tmp = key_file.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key)
+    os.replace(tmp, key_file)
+    return key
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; every field has a default that runs on a laptop."""
+
+    var_dir: Path
+    database_url: str
+    media_dir: Path
+    secret_key: str
+    redis_url: str | None = None
+    public_url: str | None = None
+    web_dir: Path = PROJECT_ROOT / "web"
+    session_idle_seconds: int = 30 * 60
+    session_absolute_seconds: int = 12 * 3600
+    join_link_hours: int = 24
+    secure_cookies: bool = False
+    login_max_failures: int = 5
+    max_upload_bytes: int = 200 * 1024 * 1024
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = 3600
+    trusted_origins: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
+            raise ValueError("session timeouts must be positive and absolute >= idle")
+        if self.turn_urls and not self.turn_secret:
+            raise ValueError("TURN urls need TELEHEALTH_TURN_SECRET (time-limited HMAC credentials)")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from TELEHEALTH_* variables; secrets may come from *_FILE."""
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("TELEHEALTH_VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+        database_url = _secret(env, "TELEHEALTH_DATABASE_URL") or (
+            f"sqlite+aiosqlite:///{var_dir / 'telehealth.sqlite3'}"
+        )
+        secret_key = _secret(env, "TELEHEALTH_SECRET_KEY") or _load_or_create_key(var_dir)
+
+        def urls(name: str) -> tuple[str, ...]:
+            return tuple(u.strip() for u in env.get(name, "").split(",") if u.strip())
+
+        return cls(
+            var_dir=var_dir,
+            database_url=database_url,
+            media_dir=Path(env.get("TELEHEALTH_MEDIA_DIR", str(var_dir / "media"))).resolve(),
+            secret_key=secret_key,
+            redis_url=_secret(env, "TELEHEALTH_REDIS_URL"),
+            public_url=env.get("TELEHEALTH_PUBLIC_URL") or None,
+            secure_cookies=_bool(env.get("TELEHEALTH_SECURE_COOKIES"), False),
+            stun_urls=urls("TELEHEALTH_STUN_URLS"),
+            turn_urls=urls("TELEHEALTH_TURN_URLS"),
+            turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
+            trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
+        )
