@@ -69,7 +69,7 @@ def access_of(handler: object) -> Access | None:
 
 def principal(request: web.Request) -> Principal:
     """The authenticated caller (the middleware guarantees one on non-anonymous routes)."""
-    p = request.get(PRINCIPAL_KEY)
+    p = maybe_principal(request)
     if p is None:
         raise NotAuthenticated("sign in required")
     return p
@@ -77,7 +77,8 @@ def principal(request: web.Request) -> Principal:
 
 def maybe_principal(request: web.Request) -> Principal | None:
     """The caller if authenticated."""
-    return request.get(PRINCIPAL_KEY)
+    p = request.get(PRINCIPAL_KEY)
+    return p if isinstance(p, Principal) else None
 
 
 def actor(request: web.Request) -> audit.Actor:
