@@ -20,11 +20,14 @@ ensure_venv() {
   local extras="$1" stamp=".venv/.installed${extras:+-$extras}"
   if [ ! -x .venv/bin/python ]; then
     "$(find_python)" -m venv .venv
-    .venv/bin/python -m pip install --quiet --upgrade pip
   fi
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "Installing Python dependencies into .venv ..."
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+    echo "Installing Python dependencies into .venv (log: .venv/install.log) ..."
+    if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}" \
+        >.venv/install.log 2>&1; then
+      tail -40 .venv/install.log >&2
+      return 1
+    fi
     touch "$stamp"
   fi
 }
