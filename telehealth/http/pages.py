@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from sqlalchemy import text
 
-from telehealth.http.access import ALL_ROLES, STAFF, allow, maybe_principal
+from telehealth.http.access import ALL_ROLES, CARE_TEAM, STAFF, allow, maybe_principal
 from telehealth.http.openapi import build_openapi, doc
 from telehealth.http.schemas import Health
 from telehealth.keys import ENGINE, SESSIONMAKER, SETTINGS
@@ -35,6 +35,13 @@ async def login_page(request: web.Request) -> web.Response:
 async def dashboard(request: web.Request) -> web.Response:
     """Today's visits for the signed-in clinician."""
     return await page(request, "dashboard")
+
+
+@routes.get("/visit/{visit_id}")
+@allow(*CARE_TEAM, page=True)
+async def visit_page(request: web.Request) -> web.Response:
+    """The clinician's call view for one visit (the page loads the visit through the API)."""
+    return await page(request, "visit")
 
 
 @routes.get("/join/{token}")

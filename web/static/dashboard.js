@@ -1,4 +1,5 @@
 import { api, el, requireStaff, showError } from "./api.js";
+import { SignalClient } from "./signal.js";
 
 const tbody = document.querySelector("#visits tbody");
 const noVisits = document.getElementById("no-visits");
@@ -120,6 +121,37 @@ async function searchPatients(q) {
   if (data.items.length === 1) select.value = data.items[0].id;
 }
 
+// Live waiting room: the lobby socket pushes who is waiting; rows light up without a reload.
+const waiting = new Map();
+
+function markWaiting() {
+  for (const tr of tbody.querySelectorAll("tr[data-visit-id]")) {
+    const entry = waiting.get(tr.dataset.visitId);
+    tr.classList.toggle("is-waiting", Boolean(entry));
+    const stateCell = tr.querySelector(".state");
+    if (entry) {
+      stateCell.textContent = "waiting";
+      stateCell.className = "state state-waiting";
+    }
+  }
+  document.getElementById("waiting-count").textContent = waiting.size ? `${waiting.size} waiting` : "";
+}
+
+function watchLobby() {
+  const lobby = new SignalClient("/ws/lobby", { session: true });
+  lobby.addEventListener("lobby", (ev) => {
+    waiting.clear();
+    for (const e of ev.detail.waiting) waiting.set(e.visit_id, e);
+    loadVisits().then(markWaiting);
+  });
+  lobby.addEventListener("lobby_update", (ev) => {
+    if (ev.detail.status === "waiting") waiting.set(ev.detail.entry.visit_id, ev.detail.entry);
+    else waiting.delete(ev.detail.entry.visit_id);
+    loadVisits().then(markWaiting);
+  });
+  lobby.connect();
+}
+
 async function main() {
   me = await requireStaff();
   document.getElementById("whoami").textContent = `${me.display_name} (${me.role})`;
@@ -137,6 +169,7 @@ async function main() {
   wireForms();
   await loadVisits();
   await searchPatients("");
+  if (me.role !== "reviewer") watchLobby();
   document.body.dataset.ready = "true";
 }
 

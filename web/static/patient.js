@@ -1,0 +1,254 @@
+// The patient's visit: confirm identity -> consent -> device check -> waiting room -> call -> end.
+import { api, ApiError, setBearer, showError } from "./api.js";
+import { PeerCall } from "./call.js";
+import { explainMediaError, inAppBrowser, mediaSupported, micLevelMeter, openCamera, stopStream, switchCamera, videoInputs } from "./media.js";
+import { SignalClient } from "./signal.js";
+
+const joinToken = decodeURIComponent(location.pathname.split("/").pop());
+const storeKey = `telehealth-session:${joinToken.slice(0, 16)}`;
+const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
+const $ = (id) => document.getElementById(id);
+
+const state = { info: null, session: null, stream: null, stopMeter: null, signal: null, call: null, clinicianId: null, qualityTimer: null };
+window.telehealth = state; // inspected by the browser tests and handy when supporting a patient
+
+function show(step) {
+  for (const s of document.querySelectorAll(".step")) s.hidden = s.id !== step;
+  document.body.dataset.step = step;
+}
+
+function ended(title, text) {
+  cleanup();
+  $("ended-title").textContent = title;
+  $("ended-text").textContent = text;
+  show("step-ended");
+}
+
+function cleanup() {
+  clearInterval(state.qualityTimer);
+  if (state.call) state.call.close();
+  if (state.signal) state.signal.close();
+  if (state.stopMeter) state.stopMeter();
+  stopStream(state.stream);
+  state.call = null;
+}
+
+// ---- 1. who: the link, and the date of birth when the clinic asks for it ----
+async function verifyStep() {
+  try {
+    state.info = await api("GET", `/api/join/${encodeURIComponent(joinToken)}`);
+  } catch (err) {
+    $("visit-summary").textContent = err.message;
+    return;
+  }
+  const when = new Date(state.info.scheduled_at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  $("visit-summary").textContent = `Video visit with ${state.info.clinician_name}, ${when}.`;
+  const saved = sessionStorage.getItem(storeKey);
+  if (saved) {
+    setBearer(JSON.parse(saved).token);
+    try {
+      const visit = await api("GET", "/api/patient/visit");
+      state.session = JSON.parse(saved);
+      return visit.consent_capture === null ? consentStep() : deviceStep();
+    } catch {
+      sessionStorage.removeItem(storeKey);
+      setBearer(null);
+    }
+  }
+  const form = $("verify-form");
+  form.hidden = false;
+  $("dob-label").hidden = !state.info.requires_dob;
+  $("dob").required = state.info.requires_dob;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const box = form.querySelector(".error");
+    box.hidden = true;
+    try {
+      const body = state.info.requires_dob ? { birth_date: $("dob").value } : {};
+      state.session = await api("POST", `/api/join/${encodeURIComponent(joinToken)}/session`, body);
+      sessionStorage.setItem(storeKey, JSON.stringify(state.session));
+      setBearer(state.session.token);
+      consentStep();
+    } catch (err) {
+      showError(box, err);
+    }
+  });
+}
+
+// ---- 2. consent to photo and video capture (declining still allows the call) ----
+function consentStep() {
+  show("step-consent");
+  $("consent-text").textContent = state.info.consent_text;
+  const form = $("consent-form");
+  const box = form.querySelector(".error");
+  const answer = async (capture) => {
+    box.hidden = true;
+    const name = $("consent-name").value.trim();
+    if (!name) {
+      box.textContent = "Please type your full name.";
+      box.hidden = false;
+      return;
+    }
+    try {
+      await api("POST", "/api/patient/consent", { capture, consent_version: state.info.consent_version, signed_name: name });
+      deviceStep();
+    } catch (err) {
+      showError(box, err);
+    }
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    answer(true);
+  });
+  $("consent-decline").addEventListener("click", () => answer(false));
+}
+
+// ---- 3. device check: camera started from a tap, mirrored preview, microphone meter ----
+function deviceStep() {
+  show("step-devices");
+  const errorBox = $("device-error");
+  if (inAppBrowser()) $("inapp-warning").hidden = false;
+  if (!mediaSupported()) {
+    errorBox.textContent = "This browser cannot make video calls. Please open the link in Safari, Chrome, Firefox or Edge.";
+    errorBox.hidden = false;
+    $("start-camera").hidden = true;
+    return;
+  }
+  const start = async () => {
+    errorBox.hidden = true;
+    try {
+      stopStream(state.stream);
+      state.stream = await openCamera("user");
+    } catch (err) {
+      errorBox.textContent = explainMediaError(err);
+      errorBox.hidden = false;
+      $("start-camera").textContent = "Try again";
+      return;
+    }
+    $("preview").srcObject = state.stream;
+    if (state.stopMeter) state.stopMeter();
+    state.stopMeter = micLevelMeter(state.stream, (level) => {
+      $("mic-level").style.width = `${Math.round(level * 100)}%`;
+    });
+    $("start-camera").hidden = true;
+    $("to-waiting").hidden = false;
+    $("switch-camera").hidden = (await videoInputs()).length < 2;
+  };
+  $("start-camera").addEventListener("click", start);
+  $("switch-camera").addEventListener("click", async () => {
+    await switchCamera(state.stream, state.call ? state.call.pc.getSenders() : []);
+    $("preview").srcObject = state.stream;
+  });
+  $("to-waiting").addEventListener("click", waitingStep);
+}
+
+// ---- 4. waiting room, then 5. the call ----
+function waitingStep() {
+  show("step-waiting");
+  const signal = new SignalClient(`/ws/visit/${state.session.visit_id}`, { token: state.session.token });
+  state.signal = signal;
+  signal.addEventListener("status", (ev) => {
+    const s = ev.detail.state;
+    $("reconnecting").hidden = s !== "reconnecting";
+    if (s === "reconnecting") $("waiting-status").textContent = "Connection lost, reconnecting…";
+    if (s === "closed") {
+      if (ev.detail.code === 4012) ended("The visit has ended", "Thank you. You can close this page.");
+      else if (ev.detail.code === 4011) ended("The clinic could not see you now", "Please contact the clinic to arrange another time.");
+      else if (ev.detail.code === 4001) ended("This link can no longer be used", "Please contact the clinic for a new link.");
+    }
+  });
+  signal.addEventListener("join", (ev) => {
+    state.iceServers = ev.detail.ice_servers;
+    const clinician = (ev.detail.participants || []).find((p) => p.role === "clinician");
+    if (clinician) state.clinicianId = clinician.participant_id;
+    if (ev.detail.status === "admitted") callStep();
+    else $("waiting-status").textContent = clinician ? "Your clinician is here and will let you in." : "Waiting for your clinician…";
+  });
+  signal.addEventListener("waiting", () => show("step-waiting"));
+  signal.addEventListener("admit", () => callStep());
+  signal.addEventListener("decline", (ev) => ended("The clinic could not see you now", ev.detail.reason || "Please contact the clinic."));
+  signal.addEventListener("hangup", () => ended("The visit has ended", "Thank you. You can close this page."));
+  signal.addEventListener("presence", (ev) => {
+    const p = ev.detail.participant;
+    if (p.role === "clinician") state.clinicianId = p.participant_id;
+  });
+  for (const type of ["offer", "answer", "ice_candidate", "ice_restart"]) {
+    signal.addEventListener(type, (ev) => onPeerMessage(ev.detail));
+  }
+  signal.connect();
+}
+
+function ensureCall(peerId) {
+  if (state.call && state.call.peerId === peerId) return state.call;
+  if (state.call) state.call.close();
+  const call = new PeerCall({
+    signal: state.signal,
+    peerId,
+    offerer: false,
+    iceServers: state.iceServers,
+    localStream: state.stream,
+    iceTransportPolicy,
+  });
+  call.addEventListener("remotetrack", () => {
+    $("remote").srcObject = call.remoteStream;
+  });
+  call.addEventListener("state", (ev) => {
+    const bad = ["disconnected", "failed"].includes(ev.detail.ice);
+    $("reconnecting").hidden = !bad && state.signal.state !== "reconnecting";
+  });
+  state.call = call;
+  return call;
+}
+
+async function onPeerMessage(msg) {
+  if (!msg.peer) return;
+  await ensureCall(msg.peer).handle(msg);
+}
+
+function callStep() {
+  if (document.body.dataset.step === "step-call") return;
+  show("step-call");
+  $("self").srcObject = state.stream;
+  // After a page reload the clinician still holds the old connection: ask for a fresh one.
+  setTimeout(() => {
+    if (!state.call && state.clinicianId) state.signal.send("ice_restart", { peer: state.clinicianId, reason: "new-peer" });
+  }, 2000);
+  if (state.stopMeter) {
+    state.stopMeter();
+    state.stopMeter = null;
+  }
+  clearInterval(state.qualityTimer);
+  state.qualityTimer = setInterval(async () => {
+    if (!state.call) return;
+    const q = await state.call.quality();
+    const el = $("quality");
+    el.className = `quality ${q.level}`;
+    el.title = `Connection ${q.level}: ${q.width}x${q.height} ${Math.round(q.fps)} fps${q.rttMs !== null ? `, ${Math.round(q.rttMs)} ms` : ""}`;
+  }, 2000);
+}
+
+function wireControls() {
+  $("mute").addEventListener("click", (ev) => {
+    const track = state.stream && state.stream.getAudioTracks()[0];
+    if (!track) return;
+    track.enabled = !track.enabled;
+    ev.target.setAttribute("aria-pressed", String(!track.enabled));
+    ev.target.textContent = track.enabled ? "Mute" : "Unmute";
+  });
+  $("camera-off").addEventListener("click", (ev) => {
+    const track = state.stream && state.stream.getVideoTracks()[0];
+    if (!track) return;
+    track.enabled = !track.enabled;
+    ev.target.setAttribute("aria-pressed", String(!track.enabled));
+    ev.target.textContent = track.enabled ? "Camera off" : "Camera on";
+  });
+  $("hangup").addEventListener("click", () => {
+    if (state.signal) state.signal.send("hangup", {});
+    ended("You left the visit", "If this was a mistake, open your link again.");
+  });
+}
+
+wireControls();
+verifyStep().catch((err) => {
+  $("visit-summary").textContent = err instanceof ApiError ? err.message : "Something went wrong. Please reload.";
+});

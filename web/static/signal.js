@@ -1,0 +1,110 @@
+// Signaling over one WebSocket: authenticate, dispatch typed messages, reconnect and resume.
+//
+// Events (CustomEvent, detail = message): every server message type ("join", "waiting", "admit",
+// "offer", ...), plus "status" with detail {state: "connecting"|"open"|"reconnecting"|"closed"}.
+
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
+const FINAL_CODES = new Set([4001, 4003, 4008, 4010, 4011, 4012]);
+let counter = 0;
+
+function msgId() {
+  counter += 1;
+  return `c${Date.now().toString(36)}${counter}`;
+}
+
+export class SignalClient extends EventTarget {
+  // credential: {session: true} for staff (cookie) or {token: "<patient session token>"}.
+  constructor(path, credential) {
+    super();
+    this.path = path;
+    this.credential = credential;
+    this.resumeToken = null;
+    this.ws = null;
+    this.attempt = 0;
+    this.closedByUs = false;
+    this.retryTimer = null;
+    this.me = null;
+    this.resumeFailed = false;
+  }
+
+  url() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${this.path}`;
+  }
+
+  connect() {
+    this.closedByUs = false;
+    this.setStatus(this.attempt === 0 ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      const first = this.resumeToken
+        ? { type: "resume", resume_token: this.resumeToken }
+        : { type: "auth", ...this.credential };
+      this.sendRaw(first);
+    });
+    ws.addEventListener("message", (ev) => this.onMessage(ev.data));
+    ws.addEventListener("close", (ev) => this.onClose(ev));
+  }
+
+  onMessage(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg.type === "join") {
+      this.me = msg;
+      this.resumeToken = msg.resume_token;
+      this.attempt = 0;
+      this.setStatus("open");
+    }
+    if (msg.type === "error" && msg.code === "resume_failed") {
+      // The slot expired; the server closes this socket and we start over with the credential.
+      this.resumeToken = null;
+      this.resumeFailed = true;
+    }
+    this.dispatchEvent(new CustomEvent(msg.type, { detail: msg }));
+  }
+
+  onClose(ev) {
+    if (this.ws && this.ws.readyState !== WebSocket.CLOSED) return;
+    // The server refused us for good (auth failed, foreign origin, abuse, superseded, declined,
+    // visit ended): do not retry. A failed resume is retried at once with the credential.
+    const retryable = this.resumeFailed || !FINAL_CODES.has(ev.code);
+    this.resumeFailed = false;
+    const final = this.closedByUs || !retryable;
+    if (final) {
+      this.setStatus("closed", { code: ev.code, reason: ev.reason });
+      return;
+    }
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    this.setStatus("reconnecting", { code: ev.code, retryInMs: delay });
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay * (0.8 + Math.random() * 0.4));
+  }
+
+  setStatus(state, extra = {}) {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("status", { detail: { state, ...extra } }));
+  }
+
+  sendRaw(obj) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify({ v: 1, id: msgId(), ...obj }));
+    return true;
+  }
+
+  // Sends a typed message; returns false when the socket is down (callers retry after resume).
+  send(type, fields = {}) {
+    return this.sendRaw({ type, ...fields });
+  }
+
+  close() {
+    this.closedByUs = true;
+    clearTimeout(this.retryTimer);
+    if (this.ws) this.ws.close(1000, "bye");
+  }
+}
