@@ -93,16 +93,18 @@ class FrameRing:
         start = max(0, index - self._first_index)
         return list(enumerate(islice(self._frames, start, None), self._first_index + start))
 
-    def window(self, start: float, end: float) -> list[EncodedFrame]:
-        """Frames from the keyframe at/just before ``start`` to the last one at/before ``end``."""
-        begin = None
+    def window(self, start: float, end: float) -> list[tuple[int, EncodedFrame]]:
+        """(index, frame) from the keyframe at/just before ``start`` to the last at/before ``end``.
+
+        If ``start`` is older than the ring, the window starts at the ring's first keyframe.
+        """
+        begin = 0
         for index in self._keyframes:
             if self._frames[index - self._first_index].arrival > start:
                 break
             begin = index - self._first_index
-        if begin is None:
-            begin = 0  # the window starts before what is held: best effort from the head
-        return [f for f in islice(self._frames, begin, None) if f.arrival <= end]
+        pairs = enumerate(islice(self._frames, begin, None), self._first_index + begin)
+        return [(i, f) for i, f in pairs if f.arrival <= end]
 
     def __iter__(self) -> Iterator[EncodedFrame]:
         return iter(self._frames)
