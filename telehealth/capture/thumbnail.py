@@ -28,8 +28,9 @@ def make_thumbnail(image_bytes: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
     with Image.open(io.BytesIO(image_bytes)) as image:
         if image.width * image.height > MAX_SOURCE_PIXELS:
             raise ValueError(f"image too large for a thumbnail: {image.width}x{image.height}")
-        # JPEG can decode at 1/2..1/8 scale directly: much faster for camera photos.
-        image.draft("RGB", (width, max(1, image.height * width // max(1, image.width))))
+        # JPEG can decode at 1/2..1/8 scale directly: much faster for camera photos. Square
+        # request: both sides stay >= width whichever way EXIF turns the picture.
+        image.draft("RGB", (width, width))
         # EXIF orientation is how every viewer shows a device photo; apply it, add no flip.
         upright = ImageOps.exif_transpose(image)
         return thumbnail_of(upright, width)
