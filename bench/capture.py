@@ -21,6 +21,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import shutil
 import statistics
 import sys
 import tempfile
@@ -252,20 +253,23 @@ async def _recorder_receiver(conns: list[Connection], control: Connection) -> No
         pcs.append(pc)
     t0 = time.monotonic()
     control.send("ready")
-    while (command := await _command(control)) != "stop":
+    while await _command(control) != "stop":
         control.send(None)
     seconds = time.monotonic() - t0
     for recorder in recorders:
         await recorder.stop()
     await asyncio.gather(*(pc.close() for pc in pcs))
+    frames = await loop.run_in_executor(None, _count_and_remove, out)
+    control.send({"recorded_fps": frames / seconds})
+
+
+def _count_and_remove(out: Path) -> int:
     import av
 
     with av.open(str(out / "r0.mp4")) as container:
         frames = sum(1 for p in container.demux(video=0) if p.size)
-    control.send({"recorded_fps": frames / seconds})
-    for f in out.iterdir():
-        f.unlink()
-    out.rmdir()
+    shutil.rmtree(out)
+    return frames
 
 
 # -- orchestration -----------------------------------------------------------------------
@@ -369,37 +373,127 @@ def main() -> None:
 
     r = compare(args.measure, args.captures, args.window)
     p_cpu, x_cpu = r["cpu"]["passthrough"], r["cpu"]["recorder"]
-    lat = r["capture"]["latency_ms"]
+    ring, lat = r["ring"], r["capture"]["latency_ms"]
     print("\n== one inbound stream, side by side ==")
-    print(f"passthrough ServerCapturePeer: {p_cpu:5.1f} % of a core, RSS {r['rss']['passthrough']:.0f} MB"
-          f" (ring {r['ring']['ring_mb']:.1f} MB / {r['ring']['ring_seconds']:.1f} s,"
-          f" {r['ring']['kbps']:.0f} kbit/s, {r['ring']['size']})")
-    print(f"aiortc MediaRecorder (x264): {x_cpu:5.1f} % of a core, RSS {r['rss']['recorder']:.0f} MB,"
-          f" recorded {r['recorder']['recorded_fps']:.1f} fps of {FPS}")
+    print(f"passthrough ServerCapturePeer: {p_cpu:5.1f} % of a core, "
+          f"RSS {r['rss']['passthrough']:.0f} MB (ring {ring['ring_mb']:.1f} MB / "
+          f"{ring['ring_seconds']:.1f} s, {ring['kbps']:.0f} kbit/s, {ring['size']})")
+    print(f"aiortc MediaRecorder (x264): {x_cpu:5.1f} % of a core, "
+          f"RSS {r['rss']['recorder']:.0f} MB, recorded {r['recorder']['recorded_fps']:.1f} "
+          f"fps of {FPS}")
     print(f"ratio recorder/passthrough: {x_cpu / p_cpu:.1f}x")
-    print(f"capture latency (click -> still+thumbnail+clip ready), {len(lat)} captures of "
-          f"{args.window:.0f} s windows: median {statistics.median(lat):.0f} ms, max {max(lat):.0f} ms")
+    print(f"capture latency (click -> still + thumbnail + clip ready), {len(lat)} captures "
+          f"of {args.window:.0f} s: median {statistics.median(lat):.0f} ms, "
+          f"max {max(lat):.0f} ms")
     print(f"passthrough CPU while capturing back to back: {r['capture_cpu']:.1f} % of a core")
     print("  " + r["capture"]["details"][-1])
 
     print("\n== N passthrough peers in one receiver process ==")
-    print(" N  CPU%/stream  CPU% total  RSS MB  RSS/stream  min fps  capture ms")
+    print(" N  CPU%/stream  CPU% total  RSS MB  min fps  capture ms")
     rows = []
     for n in (int(x) for x in args.scale.split(",")):
         s = scale(n, min(args.measure, 10.0))
         rows.append(s)
         print(f"{n:2d}  {s['cpu'] / n:11.1f}  {s['cpu']:10.1f}  {s['rss']:6.0f}  "
-              f"{s['rss'] / n:10.1f}  {s['min_fps']:7.1f}  {s['latency_ms']:10.0f}")
-    biggest = rows[-1]
-    per_stream = biggest["cpu"] / biggest["n"]
-    print(f"\nestimate: at {per_stream:.1f} % of a core per stream, 2 cores at 75 % load hold "
-          f"~{int(150 / per_stream)} receiving streams; a capture in progress adds "
-          f"~{max(0.0, r['capture_cpu'] - p_cpu):.0f} % of a core for its stream while its step runs")
+              f"{s['min_fps']:7.1f}  {s['latency_ms']:10.0f}")
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        per_mb = (last["rss"] - first["rss"]) / (last["n"] - first["n"])
+        print(f"memory per extra stream: {per_mb:.1f} MB (process baseline {first['rss']:.0f} MB)")
+    per_stream = rows[-1]["cpu"] / rows[-1]["n"]
+    print(f"estimate: {per_stream:.1f} % of a core per receiving stream at N={rows[-1]['n']}; "
+          f"2 cores at 75 % hold ~{int(150 / per_stream)} by CPU (extrapolated beyond the "
+          f"measured N); each capture in progress adds "
+          f"~{max(0.0, r['capture_cpu'] - p_cpu):.0f} % of a core while its step runs")
     if args.chromium:
-        from bench_chromium import run_chromium  # type: ignore[import-not-found]
-
-        run_chromium()
+        asyncio.run(chromium(args.measure, args.captures, args.window))
     print(f"\n(total {time.monotonic() - began:.0f} s)")
+
+
+# -- real Chromium -----------------------------------------------------------------------
+
+PAGE = """<!doctype html><meta charset=utf-8><title>capture bench</title><script>
+async function start() {
+  const stream = await navigator.mediaDevices.getUserMedia(
+      {video: {width: 1280, height: 720, frameRate: 30}});
+  const pc = new RTCPeerConnection({iceServers: []});
+  pc.addTransceiver(stream.getVideoTracks()[0], {direction: "sendonly"});
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise(done => {
+    if (pc.iceGatheringState === "complete") return done();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
+  });
+  const answer = await (await fetch("/offer", {method: "POST",
+                                               body: pc.localDescription.sdp})).text();
+  await pc.setRemoteDescription({type: "answer", sdp: answer});
+  window.pc = pc;
+}
+</script>"""
+
+
+async def chromium(measure: float, captures: int, window: float) -> None:
+    """Debian Chromium, fake 720p camera, sends to a ServerCapturePeer in this process."""
+    from aiohttp import web
+    from playwright.async_api import async_playwright
+
+    from telehealth.capture.serverpeer import ServerCapturePeer
+
+    work = Path(tempfile.mkdtemp(prefix="capture-chromium-"))
+    camera = work / "camera.y4m"
+    ffmpeg = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+        f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS},noise=alls=6:allf=t", "-t", "4",
+        "-pix_fmt", "yuv420p", str(camera))
+    await ffmpeg.wait()
+    peer = ServerCapturePeer([])
+
+    async def offer(request: web.Request) -> web.Response:
+        return web.Response(text=await peer.answer(await request.text()))
+
+    app = web.Application()
+    app.router.add_get("/", lambda _: web.Response(text=PAGE, content_type="text/html"))
+    app.router.add_post("/offer", offer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             f"--use-file-for-fake-video-capture={camera}",
+             "--autoplay-policy=no-user-gesture-required"]
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch_persistent_context(
+                str(work / "profile"), executable_path=shutil.which("chromium"), args=flags)
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{port}/")
+            await page.evaluate("start()")
+            async with asyncio.timeout(30):
+                await peer.wait_receiving()
+            await asyncio.sleep(6.0)  # Chromium's bitrate ramp
+            me, bytes0, frames0 = os.getpid(), peer.stats.bytes, peer.stats.frames
+            cpu = CpuWindow(me)
+            await asyncio.sleep(measure)
+            percent = cpu.percent()
+            kbps = (peer.stats.bytes - bytes0) * 8 / 1000 / measure
+            fps = (peer.stats.frames - frames0) / measure
+            newest = peer.ring.newest
+            assert newest is not None
+            results = await _captures(peer, captures, window)
+            print("\n== real Chromium sender (fake camera 1280x720@30) ==")
+            print(f"received {newest.width}x{newest.height} at {fps:.1f} fps, {kbps:.0f} kbit/s; "
+                  f"this process (server peer + aiohttp + playwright client): {percent:.1f} % "
+                  f"of a core, RSS {rss_mb(me):.0f} MB")
+            lat = results["latency_ms"]
+            print(f"capture latency: median {statistics.median(lat):.0f} ms, "
+                  f"max {max(lat):.0f} ms; {results['details'][-1]}")
+            await browser.close()
+    finally:
+        await peer.close()
+        await runner.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
