@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
@@ -20,6 +21,7 @@ from .clip import remux_webm
 from .frames import EncodedFrame, parse_vp8_header
 from .passthrough import install_passthrough
 from .protocol import MAX_CLIP_SECONDS, StillRule
+from .recorder import SessionRecorder
 from .result import StreamCaptureResult
 from .ring import FrameRing
 from .sdp import BitrateHint, add_bitrate_hint
@@ -118,7 +120,8 @@ class ServerCapturePeer:
 
     Timebase: ``clock`` (default ``time.monotonic``), seconds, server side. The executor
     runs all decoding, remuxing and image encoding; pass the app's shared one, or the peer
-    makes and shuts down its own.
+    makes and shuts down its own. With ``recording_path``, the whole session is also written
+    (stream copy) to that WebM file, finished when the peer closes.
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class ServerCapturePeer:
         settings: PeerSettings | None = None,
         executor: Executor | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recording_path: Path | None = None,
     ) -> None:
         self.settings = settings or PeerSettings()
         self.stats = PeerStats()
@@ -151,6 +155,9 @@ class ServerCapturePeer:
         self._last_pli = -1e9
         self._keyframe_wanted = False
         self._tracking: _Tracking | None = None
+        self._recorder = (
+            SessionRecorder(recording_path, self._executor) if recording_path is not None else None
+        )
 
     # -- state -------------------------------------------------------------------------
 
@@ -194,6 +201,8 @@ class ServerCapturePeer:
                 transceiver.direction = "inactive"  # audio stays peer to peer, not here
         await self._pc.setLocalDescription(await self._pc.createAnswer())
         self._spawn(self._keyframe_cadence())
+        if self._recorder is not None:
+            self._recorder.start()
         return add_bitrate_hint(self._pc.localDescription.sdp, self.settings.bitrate)
 
     # -- media ---------------------------------------------------------------------------
@@ -230,6 +239,8 @@ class ServerCapturePeer:
         self.stats.bytes += len(data)
         if not self._ring.append(frame):
             self._keyframe_wanted = True
+        if self._recorder is not None:
+            self._recorder.offer(frame)
         if self._first_arrival is None:
             self._first_arrival = now
         if header.keyframe and self._state is PeerState.CONNECTING:
@@ -432,6 +443,8 @@ class ServerCapturePeer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._recorder is not None:
+            await self._recorder.close()
         self._ring = FrameRing(self.settings.ring_seconds, self.settings.ring_max_bytes)
         if self._own_executor:
             # Our awaits are done; an abandoned decode may still run and is simply dropped.
