@@ -335,7 +335,7 @@ def compare(measure: float, captures: int, window: float) -> dict[str, Any]:
         during = CpuWindow(procs.pid("passthrough"))
         capture = procs.ask("passthrough", ("capture", captures, window))
         capture_cpu = during.percent()
-        procs.controls["sender"].send("stop")
+        # Receivers first: once the sender leaves, a peer closes itself and drops its ring.
         ring = procs.ask("passthrough", "stop")
         recorder = procs.ask("recorder", "stop")
     return {"cpu": cpu, "rss": rss, "capture": capture, "capture_cpu": capture_cpu,
@@ -357,7 +357,6 @@ def scale(n: int, measure: float) -> dict[str, Any]:
         during = CpuWindow(procs.pid("passthrough"))
         latencies = procs.ask("passthrough", ("capture_all", 3.0))  # every stream at once
         capture_cpu = during.percent()
-        procs.controls["sender"].send("stop")
         procs.ask("passthrough", "stop")
     return {"n": n, "cpu": cpu, "rss": rss, "min_fps": min(fps),
             "latency_median": statistics.median(latencies), "latency_max": max(latencies),

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 
 from .protocol import StillRule
 
-__all__ = ["Clip", "StillImage", "StillScores", "StreamCaptureResult"]
+__all__ = ["CaptureUnavailable", "Clip", "StillImage", "StillScores", "StreamCaptureResult"]
 
 PROVENANCE_CALL_STREAM = "call_stream"
+
+
+class CaptureUnavailable(RuntimeError):
+    """The stream holds nothing usable for the requested window (not started, evicted, closed)."""
 
 
 def _check_size(width: int, height: int) -> None:

@@ -22,7 +22,7 @@ from .frames import EncodedFrame, parse_vp8_header
 from .passthrough import install_passthrough
 from .protocol import MAX_CLIP_SECONDS, StillRule
 from .recorder import SessionRecorder
-from .result import StreamCaptureResult
+from .result import CaptureUnavailable, StreamCaptureResult
 from .ring import FrameRing
 from .sdp import BitrateHint, add_bitrate_hint
 from .still import QUALITY_RAMP_SECONDS, StillJob, finish_still
@@ -44,10 +44,6 @@ _CADENCE_TICK = 0.1
 
 class InvalidStateError(RuntimeError):
     """The peer cannot do this in its current state."""
-
-
-class CaptureUnavailable(RuntimeError):
-    """The stream holds nothing for the requested window (not started, evicted, or closed)."""
 
 
 class PeerState(Enum):
@@ -333,7 +329,11 @@ class ServerCapturePeer:
             start = job.next_index if job.next_index is not None else self._ring.first_index
             batch = self._ring.since(start)[:_FEED_BATCH]
             if self._clock() - tracking.start > MAX_CLIP_SECONDS:
-                return  # too long to be a step: capture() falls back to a fresh decode
+                # Too long to be a step (abandoned?): free the held history; a late
+                # capture() falls back to decoding what is left.
+                if self._tracking is tracking:
+                    self._ring.release()
+                return
             if batch:
                 await loop.run_in_executor(self._executor, job.feed, batch)
             else:
@@ -376,6 +376,8 @@ class ServerCapturePeer:
         """Capture the window [start, end]: a still (best frame) and/or a pre-rolled clip."""
         if not start < end or end - start > MAX_CLIP_SECONDS:
             raise ValueError(f"bad capture window [{start}, {end}]")
+        if not (still or clip):
+            raise ValueError("capture needs a still, a clip, or both")
         if self._state is PeerState.CLOSED:
             raise CaptureUnavailable("peer is closed")
         await self._wait_until(end)
@@ -402,9 +404,14 @@ class ServerCapturePeer:
             still_future = loop.run_in_executor(
                 self._executor, finish_still, job, remaining, end, window, self.settings.still_png
             )
-        made_clip = await clip_future if clip_future is not None else None
-        made_still, scores = (await still_future) if still_future is not None else (None, None)
-        return StreamCaptureResult(step_id, start, end, made_still, scores, made_clip)
+        # Both run in the executor concurrently; wait for both so no failure goes unseen.
+        pending = [f for f in (clip_future, still_future) if f is not None]
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        made_clip = clip_future.result() if clip_future is not None else None
+        still_image, scores = still_future.result() if still_future is not None else (None, None)
+        return StreamCaptureResult(step_id, start, end, still_image, scores, made_clip)
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from PIL import Image, ImageChops, ImageFilter, ImageStat
 from .decode import Vp8Decoder
 from .frames import EncodedFrame
 from .protocol import StillRule
-from .result import StillImage, StillScores
+from .result import CaptureUnavailable, StillImage, StillScores
 from .thumbnail import thumbnail_of
 
 __all__ = [
@@ -47,7 +47,7 @@ _SHARPNESS_WIDTH = 320
 _LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
 
 
-class StillUnavailable(RuntimeError):
+class StillUnavailable(CaptureUnavailable):
     """The window holds no frame that can become a still."""
 
 
