@@ -2,13 +2,13 @@
 
 The rule (documented for clinicians in result.StillScores):
 - Candidates are frames of the window that arrived at least ``QUALITY_RAMP_SECONDS`` after
-  the stream's first frame (Chromium starts every stream at low quality) and at the
-  largest picture size present in the window.
+  the stream's first frame (Chromium starts every stream at low quality).
 - Features come from the luma plane's central region (where the framed face is): a
   fixed-size thumbnail for expression, a fixed-width crop for sharpness, so streams of
   different resolutions score alike.
 - A candidate is sharp if its variance of Laplacian is at least ``SHARP_FRACTION`` of the
-  window's maximum.
+  maximum among the window's frames of the same picture size (a bandwidth drop to a lower
+  resolution mid-step must not disqualify the peak; the still's size is reported).
 - PEAK_EXPRESSION: among sharp candidates, the largest mean absolute difference from the
   baseline (the first candidate: the face before the movement).
   SHARPEST: the sharpest candidate (the resting face).
@@ -122,14 +122,15 @@ class StillJob:
         pool = [r for r in self.records if r.arrival <= end]
         if not pool:
             raise StillUnavailable("no decodable frame after the quality ramp in the window")
-        biggest = max(r.pixels for r in pool)
-        pool = [r for r in pool if r.pixels == biggest]
-        threshold = SHARP_FRACTION * max(r.sharpness for r in pool)
-        sharp = [r for r in pool if r.sharpness >= threshold]
+        best_sharpness: dict[int, float] = {}
+        for r in pool:
+            best_sharpness[r.pixels] = max(best_sharpness.get(r.pixels, 0.0), r.sharpness)
+        sharp = [r for r in pool if r.sharpness >= SHARP_FRACTION * best_sharpness[r.pixels]]
         if self.rule is StillRule.PEAK_EXPRESSION:
             best = max(sharp, key=lambda r: (r.expression, r.sharpness))
         else:
             best = max(sharp, key=lambda r: r.sharpness)
+        threshold = SHARP_FRACTION * best_sharpness[best.pixels]
         scores = StillScores(self.rule, best.expression, best.sharpness, threshold, len(pool),
                              self._baseline_arrival)
         picture = next((p for _, i, p in self._kept if i == best.index), None)

@@ -51,8 +51,13 @@ class ExpressiveTrack(VideoStreamTrack):
     def __init__(self, width: int = 640, height: int = 480) -> None:
         super().__init__()
         self.expression_start: float | None = None
+        self.half_size_after: float | None = None  # monotonic: then send at half resolution
         self._frames = [
             av.VideoFrame.from_image(render(width, height, i / (PHASES - 1)))
+            for i in range(PHASES)
+        ]
+        self._small = [
+            av.VideoFrame.from_image(render(width // 2, height // 2, i / (PHASES - 1)))
             for i in range(PHASES)
         ]
 
@@ -61,7 +66,9 @@ class ExpressiveTrack(VideoStreamTrack):
         level = 0.0
         if self.expression_start is not None:
             level = expression_level(time.monotonic() - self.expression_start)
-        frame = self._frames[min(PHASES - 1, math.floor(level * (PHASES - 1) + 0.5))]
+        small = self.half_size_after is not None and time.monotonic() >= self.half_size_after
+        frames = self._small if small else self._frames
+        frame = frames[min(PHASES - 1, math.floor(level * (PHASES - 1) + 0.5))]
         out = frame.reformat()  # a fresh frame object: aiortc sets pts on it
         out.pts, out.time_base = pts, time_base
         return out

@@ -85,6 +85,25 @@ async def test_capture_without_step_mark_decodes_the_window(call: Call) -> None:
     assert 1.3 <= result.still.timestamp - start <= 2.0
 
 
+async def test_resolution_drop_mid_step_keeps_the_peak(call: Call) -> None:
+    """Bandwidth adaptation can halve the resolution mid-call (capture-protocol.md)."""
+    await asyncio.sleep(2.0)
+    start = call.peer.mark_step_start()
+    call.track.expression_start = start
+    call.track.half_size_after = start + 1.0  # before the peak at 1.5-1.8 s
+    await asyncio.sleep(WINDOW)
+    result = await call.peer.capture("smile_open", start, start + WINDOW)
+    assert result.still is not None and result.clip is not None
+    assert (result.still.width, result.still.height) == (320, 240)
+    assert 1.3 <= result.still.timestamp - start <= 2.0
+    assert result.clip.resolution_changed and (result.clip.width, result.clip.height) == (640, 480)
+    with av.open(io.BytesIO(result.clip.data)) as container:
+        sizes = {(f.width, f.height) for f in container.decode(video=0)}
+    assert sizes == {(640, 480), (320, 240)}
+    left, right = _band_means(Image.open(io.BytesIO(result.still.data)))
+    assert left > 200 and right < 160
+
+
 async def test_receiver_never_decodes(call: Call) -> None:
     await asyncio.sleep(1.0)
     receiver = call.peer._receiver
