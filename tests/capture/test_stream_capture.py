@@ -14,6 +14,7 @@ from PIL import Image, ImageStat
 
 from telehealth.capture.serverpeer import (
     CaptureUnavailable,
+    PeerSettings,
     PeerState,
     ServerCapturePeer,
 )
@@ -159,3 +160,19 @@ async def test_peer_closes_itself_when_the_client_vanishes() -> None:
     async with asyncio.timeout(5):
         await peer.wait_closed()
     assert peer.state is PeerState.CLOSED and not peer._tasks
+
+
+async def test_peer_closes_itself_when_media_stops_flowing() -> None:
+    """A frozen or silently gone client: the connection lingers but no frame arrives."""
+    peer = ServerCapturePeer([], settings=PeerSettings(media_timeout=1.0))
+    sender = await connect(peer, ExpressiveTrack(320, 240))
+    try:
+        async with asyncio.timeout(10):
+            await peer.wait_receiving()
+        sender.getSenders()[0].replaceTrack(None)
+        async with asyncio.timeout(5):
+            await peer.wait_closed()
+        assert peer.state is PeerState.CLOSED and not peer._tasks
+    finally:
+        await sender.close()
+        await peer.close()
