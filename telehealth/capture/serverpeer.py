@@ -76,12 +76,13 @@ class PeerSettings:
     min_pli_interval: float = 0.5
     end_wait_seconds: float = 1.0  # how long capture() waits for frames up to window end
     media_timeout: float = 20.0  # no frame for this long while receiving: the client is gone
+    connect_timeout: float = 30.0  # answered but no keyframe yet after this long: give up
     still_png: bool = True  # False: JPEG quality 95
     bitrate: BitrateHint = field(default_factory=BitrateHint)
 
     def __post_init__(self) -> None:
         for name in ("ring_seconds", "keyframe_interval", "min_pli_interval",
-                     "end_wait_seconds", "media_timeout"):
+                     "end_wait_seconds", "media_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.preroll_seconds < 0 or self.ring_max_bytes <= 0:
@@ -148,6 +149,7 @@ class ServerCapturePeer:
         self._size = (0, 0)
         self._synced = False
         self._first_arrival: float | None = None
+        self._last_media = 0.0
         self._last_pli = -1e9
         self._keyframe_wanted = False
         self._tracking: _Tracking | None = None
@@ -219,6 +221,7 @@ class ServerCapturePeer:
 
     def _on_frame(self, codec: str, data: bytes, rtp_timestamp: int) -> None:
         """Passthrough sink; runs on the event loop for every reassembled frame."""
+        self._last_media = self._clock()
         header = parse_vp8_header(data) if codec == "VP8" else None
         if header is None:
             self._drop()
@@ -277,15 +280,17 @@ class ServerCapturePeer:
             await self._receiver._send_rtcp_pli(source.source)
 
     async def _keyframe_cadence(self) -> None:
+        answered = self._clock()
         while True:
             await asyncio.sleep(_CADENCE_TICK)
             now = self._clock()
             last = self._ring.last_keyframe
-            newest = self._ring.newest
-            if (self._state is PeerState.RECEIVING and newest is not None
-                    and now - newest.arrival > self.settings.media_timeout):
-                logger.warning("ServerCapturePeer: no media for %.0f s, closing",
-                               self.settings.media_timeout)
+            silent = now - self._last_media > self.settings.media_timeout
+            if (self._state is PeerState.RECEIVING and silent) or (
+                self._state is PeerState.CONNECTING
+                and now - answered > self.settings.connect_timeout
+            ):
+                logger.warning("ServerCapturePeer: no media (%s), closing", self._state.value)
                 self._close_soon()
                 return
             stale = last is None or now - last.arrival >= self.settings.keyframe_interval

@@ -10,6 +10,7 @@ import time
 
 import av
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 from PIL import Image, ImageStat
 
 from telehealth.capture.serverpeer import (
@@ -170,6 +171,21 @@ async def test_peer_closes_itself_when_media_stops_flowing() -> None:
         async with asyncio.timeout(10):
             await peer.wait_receiving()
         sender.getSenders()[0].replaceTrack(None)
+        async with asyncio.timeout(5):
+            await peer.wait_closed()
+        assert peer.state is PeerState.CLOSED and not peer._tasks
+    finally:
+        await sender.close()
+        await peer.close()
+
+
+async def test_peer_gives_up_when_the_client_never_connects() -> None:
+    peer = ServerCapturePeer([], settings=PeerSettings(connect_timeout=1.0))
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender.addTransceiver(ExpressiveTrack(320, 240), direction="sendonly")
+    try:
+        await sender.setLocalDescription(await sender.createOffer())
+        await peer.answer(sender.localDescription.sdp)  # the answer never reaches the client
         async with asyncio.timeout(5):
             await peer.wait_closed()
         assert peer.state is PeerState.CLOSED and not peer._tasks
