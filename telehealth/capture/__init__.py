@@ -1,0 +1,42 @@
+"""Server-side media core of standardized facial-expression capture.
+
+Receives the patient's camera over WebRTC without decoding it, keeps a bounded ring of
+the encoded stream, and turns a protocol step's time window into a still (best frame)
+and a pre-rolled WebM clip. Knows nothing of the database or HTTP.
+"""
+
+from .protocol import (
+    CaptureProtocol,
+    ProtocolError,
+    ProtocolStep,
+    StillRule,
+    default_protocol,
+    load_protocol,
+    parse_protocol,
+)
+from .result import CaptureUnavailable, Clip, StillImage, StillScores, StreamCaptureResult
+from .sdp import BitrateHint
+from .serverpeer import InvalidStateError, PeerSettings, PeerState, PeerStats, ServerCapturePeer
+from .thumbnail import make_thumbnail
+
+__all__ = [
+    "BitrateHint",
+    "CaptureProtocol",
+    "CaptureUnavailable",
+    "Clip",
+    "InvalidStateError",
+    "PeerSettings",
+    "PeerState",
+    "PeerStats",
+    "ProtocolError",
+    "ProtocolStep",
+    "ServerCapturePeer",
+    "StillImage",
+    "StillRule",
+    "StillScores",
+    "StreamCaptureResult",
+    "default_protocol",
+    "load_protocol",
+    "make_thumbnail",
+    "parse_protocol",
+]
