@@ -41,6 +41,7 @@ CACHE = Path(tempfile.gettempdir()) / f"capture-bench-{WIDTH}x{HEIGHT}-{KBPS}k.p
 
 # -- measurement -------------------------------------------------------------------------
 
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -70,6 +71,7 @@ class CpuWindow:
 
 # -- sender ------------------------------------------------------------------------------
 
+
 def pre_encode() -> list[tuple[bytes, bool]]:
     """VP8-encode CLIP_SECONDS of the 720p30 test pattern (cached across runs)."""
     if CACHE.exists():
@@ -79,16 +81,21 @@ def pre_encode() -> list[tuple[bytes, bool]]:
     import av
 
     source = av.open(
-        f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}:duration={CLIP_SECONDS},"
-        "noise=alls=6:allf=t", format="lavfi",
+        f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}:duration={CLIP_SECONDS},noise=alls=6:allf=t",
+        format="lavfi",
     )
     encoder = av.CodecContext.create("libvpx", "w")
     encoder.width, encoder.height, encoder.pix_fmt = WIDTH, HEIGHT, "yuv420p"
     encoder.time_base = Fraction(1, FPS)
     encoder.bit_rate = KBPS * 1000
     encoder.gop_size = GOP
-    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
-                       "minrate": f"{KBPS}k", "maxrate": f"{KBPS}k"}
+    encoder.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "minrate": f"{KBPS}k",
+        "maxrate": f"{KBPS}k",
+    }
     packets: list[tuple[bytes, bool]] = []
     for n, frame in enumerate(source.decode(video=0)):
         frame = frame.reformat(format="yuv420p")
@@ -153,6 +160,7 @@ async def _sender(peers: list[Connection], control: Connection) -> None:
 
 # -- receivers ---------------------------------------------------------------------------
 
+
 def receiver_main(kind: str, peers: list[Connection], control: Connection) -> None:
     """Receiver process: passthrough ServerCapturePeers, or aiortc MediaRecorders."""
     asyncio.run(_receiver(kind, peers, control))
@@ -203,8 +211,7 @@ def _ring_summary(peers: list[Any]) -> dict[str, Any]:
         "ring_mb": sum(p.ring.nbytes for p in peers) / 2**20 / len(peers),
         "ring_seconds": statistics.mean(p.ring.duration() for p in peers),
         "kbps": statistics.mean(
-            p.stats.bytes * 8 / 1000 / max(1e-9, p.ring.newest.arrival - p._first_arrival)
-            for p in peers
+            p.stats.bytes * 8 / 1000 / max(1e-9, p.ring.newest.arrival - p._first_arrival) for p in peers
         ),
         "size": f"{peers[0].ring.newest.width}x{peers[0].ring.newest.height}",
     }
@@ -277,6 +284,7 @@ def _count_and_remove(out: Path) -> int:
 
 # -- orchestration -----------------------------------------------------------------------
 
+
 class Procs:
     """Sender + receiver processes wired with pipes; closed as a context manager."""
 
@@ -290,8 +298,7 @@ class Procs:
             sender_ends += [a for a, _ in pairs]
             mine, theirs = ctx.Pipe()
             self.controls[kind] = mine
-            self.procs[kind] = ctx.Process(target=receiver_main,
-                                           args=(kind, [b for _, b in pairs], theirs))
+            self.procs[kind] = ctx.Process(target=receiver_main, args=(kind, [b for _, b in pairs], theirs))
         mine, theirs = ctx.Pipe()
         self.controls["sender"] = mine
         self.procs["sender"] = ctx.Process(target=sender_main, args=(sender_ends, theirs))
@@ -338,8 +345,7 @@ def compare(measure: float, captures: int, window: float) -> dict[str, Any]:
         # Receivers first: once the sender leaves, a peer closes itself and drops its ring.
         ring = procs.ask("passthrough", "stop")
         recorder = procs.ask("recorder", "stop")
-    return {"cpu": cpu, "rss": rss, "capture": capture, "capture_cpu": capture_cpu,
-            "ring": ring, "recorder": recorder}
+    return {"cpu": cpu, "rss": rss, "capture": capture, "capture_cpu": capture_cpu, "ring": ring, "recorder": recorder}
 
 
 def scale(n: int, measure: float) -> dict[str, Any]:
@@ -358,9 +364,15 @@ def scale(n: int, measure: float) -> dict[str, Any]:
         latencies = procs.ask("passthrough", ("capture_all", 3.0))  # every stream at once
         capture_cpu = during.percent()
         procs.ask("passthrough", "stop")
-    return {"n": n, "cpu": cpu, "rss": rss, "min_fps": min(fps),
-            "latency_median": statistics.median(latencies), "latency_max": max(latencies),
-            "capture_cpu": capture_cpu}
+    return {
+        "n": n,
+        "cpu": cpu,
+        "rss": rss,
+        "min_fps": min(fps),
+        "latency_median": statistics.median(latencies),
+        "latency_max": max(latencies),
+        "capture_cpu": capture_cpu,
+    }
 
 
 def main() -> None:
@@ -380,29 +392,36 @@ def main() -> None:
     p_cpu, x_cpu = r["cpu"]["passthrough"], r["cpu"]["recorder"]
     ring, lat = r["ring"], r["capture"]["latency_ms"]
     print("\n== one inbound stream, side by side ==")
-    print(f"passthrough ServerCapturePeer: {p_cpu:5.1f} % of a core, "
-          f"RSS {r['rss']['passthrough']:.0f} MB (ring {ring['ring_mb']:.1f} MB / "
-          f"{ring['ring_seconds']:.1f} s, {ring['kbps']:.0f} kbit/s, {ring['size']})")
-    print(f"aiortc MediaRecorder (x264): {x_cpu:5.1f} % of a core, "
-          f"RSS {r['rss']['recorder']:.0f} MB, recorded {r['recorder']['recorded_fps']:.1f} "
-          f"fps of {FPS}")
+    print(
+        f"passthrough ServerCapturePeer: {p_cpu:5.1f} % of a core, "
+        f"RSS {r['rss']['passthrough']:.0f} MB (ring {ring['ring_mb']:.1f} MB / "
+        f"{ring['ring_seconds']:.1f} s, {ring['kbps']:.0f} kbit/s, {ring['size']})"
+    )
+    print(
+        f"aiortc MediaRecorder (x264): {x_cpu:5.1f} % of a core, "
+        f"RSS {r['rss']['recorder']:.0f} MB, recorded {r['recorder']['recorded_fps']:.1f} "
+        f"fps of {FPS}"
+    )
     print(f"ratio recorder/passthrough: {x_cpu / p_cpu:.1f}x")
-    print(f"capture latency (click -> still + thumbnail + clip ready), {len(lat)} captures "
-          f"of {args.window:.0f} s: median {statistics.median(lat):.0f} ms, "
-          f"max {max(lat):.0f} ms")
+    print(
+        f"capture latency (click -> still + thumbnail + clip ready), {len(lat)} captures "
+        f"of {args.window:.0f} s: median {statistics.median(lat):.0f} ms, "
+        f"max {max(lat):.0f} ms"
+    )
     print(f"passthrough CPU while capturing back to back: {r['capture_cpu']:.1f} % of a core")
     print("  " + r["capture"]["details"][-1])
 
     print("\n== N passthrough peers in one receiver process ==")
-    print(" N  CPU%/stream  CPU% total  RSS MB  min fps | all N capture at once: "
-          "CPU% total  latency median/max ms")
+    print(" N  CPU%/stream  CPU% total  RSS MB  min fps | all N capture at once: CPU% total  latency median/max ms")
     rows = []
     for n in (int(x) for x in args.scale.split(",")):
         s = scale(n, min(args.measure, 10.0))
         rows.append(s)
-        print(f"{n:2d}  {s['cpu'] / n:11.1f}  {s['cpu']:10.1f}  {s['rss']:6.0f}  "
-              f"{s['min_fps']:7.1f} | {s['capture_cpu']:34.0f}  "
-              f"{s['latency_median']:6.0f} / {s['latency_max']:.0f}")
+        print(
+            f"{n:2d}  {s['cpu'] / n:11.1f}  {s['cpu']:10.1f}  {s['rss']:6.0f}  "
+            f"{s['min_fps']:7.1f} | {s['capture_cpu']:34.0f}  "
+            f"{s['latency_median']:6.0f} / {s['latency_max']:.0f}"
+        )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         per_mb = (last["rss"] - first["rss"]) / (last["n"] - first["n"])
@@ -410,12 +429,14 @@ def main() -> None:
     per_stream = rows[-1]["cpu"] / rows[-1]["n"]
     capturing = max(0.0, r["capture_cpu"] - p_cpu)
     within = [row["n"] for row in rows if row["latency_max"] <= 300]
-    print(f"estimate: receiving only, {per_stream:.1f} % of a core per stream at "
-          f"N={rows[-1]['n']} (sender shares the 2 cores); a stream with a step in progress "
-          f"adds ~{capturing:.0f} % (decoding its window), so 2 cores at 75 % hold "
-          f"~{int(150 / (per_stream + capturing))} streams capturing at the same moment. "
-          f"Measured: all-N-at-once capture stays <= 300 ms up to N="
-          f"{max(within) if within else 'none'}")
+    print(
+        f"estimate: receiving only, {per_stream:.1f} % of a core per stream at "
+        f"N={rows[-1]['n']} (sender shares the 2 cores); a stream with a step in progress "
+        f"adds ~{capturing:.0f} % (decoding its window), so 2 cores at 75 % hold "
+        f"~{int(150 / (per_stream + capturing))} streams capturing at the same moment. "
+        f"Measured: all-N-at-once capture stays <= 300 ms up to N="
+        f"{max(within) if within else 'none'}"
+    )
     if args.chromium:
         asyncio.run(chromium(args.measure, args.captures, args.window))
     print(f"\n(total {time.monotonic() - began:.0f} s)")
@@ -452,9 +473,19 @@ async def chromium(measure: float, captures: int, window: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="capture-chromium-"))
     camera = work / "camera.y4m"
     ffmpeg = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
-        f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS},noise=alls=6:allf=t", "-t", "4",
-        "-pix_fmt", "yuv420p", str(camera))
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS},noise=alls=6:allf=t",
+        "-t",
+        "4",
+        "-pix_fmt",
+        "yuv420p",
+        str(camera),
+    )
     await ffmpeg.wait()
     peer = ServerCapturePeer([])
 
@@ -469,15 +500,25 @@ async def chromium(measure: float, captures: int, window: float) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             f"--use-file-for-fake-video-capture={camera}",
-             "--autoplay-policy=no-user-gesture-required"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch_persistent_context(
-                str(work / "profile"), executable_path=shutil.which("chromium"), args=flags)
+                str(work / "profile"), executable_path=shutil.which("chromium"), args=flags
+            )
             page = await browser.new_page()
             await page.goto(f"http://127.0.0.1:{port}/")
             await page.evaluate("start()")
@@ -494,12 +535,16 @@ async def chromium(measure: float, captures: int, window: float) -> None:
             assert newest is not None
             results = await _captures(peer, captures, window)
             print("\n== real Chromium sender (fake camera 1280x720@30) ==")
-            print(f"received {newest.width}x{newest.height} at {fps:.1f} fps, {kbps:.0f} kbit/s; "
-                  f"this process (server peer + aiohttp + playwright client): {percent:.1f} % "
-                  f"of a core, RSS {rss_mb(me):.0f} MB")
+            print(
+                f"received {newest.width}x{newest.height} at {fps:.1f} fps, {kbps:.0f} kbit/s; "
+                f"this process (server peer + aiohttp + playwright client): {percent:.1f} % "
+                f"of a core, RSS {rss_mb(me):.0f} MB"
+            )
             lat = results["latency_ms"]
-            print(f"capture latency: median {statistics.median(lat):.0f} ms, "
-                  f"max {max(lat):.0f} ms; {results['details'][-1]}")
+            print(
+                f"capture latency: median {statistics.median(lat):.0f} ms, "
+                f"max {max(lat):.0f} ms; {results['details'][-1]}"
+            )
             await browser.close()
     finally:
         await peer.close()

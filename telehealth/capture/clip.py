@@ -61,7 +61,5 @@ def remux_webm(frames: Sequence[EncodedFrame], window_start: float) -> Clip:
         height=frames[0].height,
         start_timestamp=frames[0].arrival,
         preroll=max(0.0, window_start - frames[0].arrival),
-        resolution_changed=any(
-            (f.width, f.height) != (frames[0].width, frames[0].height) for f in frames
-        ),
+        resolution_changed=any((f.width, f.height) != (frames[0].width, frames[0].height) for f in frames),
     )

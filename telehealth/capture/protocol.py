@@ -25,9 +25,7 @@ MIN_CLIP_SECONDS = 1.0
 # The spontaneous step runs 20-60 s; anything longer would not fit the held ring (see ring.py).
 MAX_CLIP_SECONDS = 90.0
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_STEP_KEYS = frozenset(
-    {"id", "instruction", "still", "clip", "clip_seconds", "still_rule", "optional", "spontaneous"}
-)
+_STEP_KEYS = frozenset({"id", "instruction", "still", "clip", "clip_seconds", "still_rule", "optional", "spontaneous"})
 _PROTOCOL_KEYS = frozenset({"id", "version", "title", "steps"})
 
 
@@ -64,8 +62,7 @@ class ProtocolStep:
             raise ProtocolError(f"step {self.id!r} captures neither a still nor a clip")
         if not MIN_CLIP_SECONDS <= self.clip_seconds <= MAX_CLIP_SECONDS:
             raise ProtocolError(
-                f"step {self.id!r}: clip_seconds {self.clip_seconds} outside "
-                f"[{MIN_CLIP_SECONDS}, {MAX_CLIP_SECONDS}]"
+                f"step {self.id!r}: clip_seconds {self.clip_seconds} outside [{MIN_CLIP_SECONDS}, {MAX_CLIP_SECONDS}]"
             )
 
 

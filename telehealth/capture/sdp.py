@@ -50,7 +50,7 @@ def add_bitrate_hint(sdp: str, hint: BitrateHint | None = None) -> str:
         elif in_video and (match := _RTPMAP_RE.match(line)):
             pending.append(match.group(1))
         elif in_video and line.startswith("a=fmtp:"):
-            pt, _, existing = line[len("a=fmtp:"):].partition(" ")
+            pt, _, existing = line[len("a=fmtp:") :].partition(" ")
             if pt in pending:
                 pending.remove(pt)
                 line = f"a=fmtp:{pt} {existing};{params}" if existing else f"a=fmtp:{pt} {params}"

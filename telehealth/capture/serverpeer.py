@@ -81,8 +81,14 @@ class PeerSettings:
     bitrate: BitrateHint = field(default_factory=BitrateHint)
 
     def __post_init__(self) -> None:
-        for name in ("ring_seconds", "keyframe_interval", "min_pli_interval",
-                     "end_wait_seconds", "media_timeout", "connect_timeout"):
+        for name in (
+            "ring_seconds",
+            "keyframe_interval",
+            "min_pli_interval",
+            "end_wait_seconds",
+            "media_timeout",
+            "connect_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.preroll_seconds < 0 or self.ring_max_bytes <= 0:
@@ -153,9 +159,7 @@ class ServerCapturePeer:
         self._last_pli = -1e9
         self._keyframe_wanted = False
         self._tracking: _Tracking | None = None
-        self._recorder = (
-            SessionRecorder(recording_path, self._executor) if recording_path is not None else None
-        )
+        self._recorder = SessionRecorder(recording_path, self._executor) if recording_path is not None else None
 
     # -- state -------------------------------------------------------------------------
 
@@ -186,9 +190,7 @@ class ServerCapturePeer:
         capabilities = RTCRtpReceiver.getCapabilities("video")
         assert capabilities is not None
         # Only VP8 is stored as is (WebM); rtx keeps retransmissions working.
-        video.setCodecPreferences(
-            [c for c in capabilities.codecs if c.mimeType.lower() in ("video/vp8", "video/rtx")]
-        )
+        video.setCodecPreferences([c for c in capabilities.codecs if c.mimeType.lower() in ("video/vp8", "video/rtx")])
         install_passthrough(video.receiver, self._on_frame)
         self._receiver = video.receiver
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -287,16 +289,13 @@ class ServerCapturePeer:
             last = self._ring.last_keyframe
             silent = now - self._last_media > self.settings.media_timeout
             if (self._state is PeerState.RECEIVING and silent) or (
-                self._state is PeerState.CONNECTING
-                and now - answered > self.settings.connect_timeout
+                self._state is PeerState.CONNECTING and now - answered > self.settings.connect_timeout
             ):
                 logger.warning("ServerCapturePeer: no media (%s), closing", self._state.value)
                 self._close_soon()
                 return
             stale = last is None or now - last.arrival >= self.settings.keyframe_interval
-            if (stale or self._keyframe_wanted) and (
-                now - self._last_pli >= self.settings.min_pli_interval
-            ):
+            if (stale or self._keyframe_wanted) and (now - self._last_pli >= self.settings.min_pli_interval):
                 self._keyframe_wanted = False
                 await self.request_keyframe()
 
@@ -392,8 +391,7 @@ class ServerCapturePeer:
         loop = asyncio.get_running_loop()
         clip_future = None
         if clip:
-            clip_frames = [f for _, f in self._ring.window(start - self.settings.preroll_seconds,
-                                                          end)]
+            clip_frames = [f for _, f in self._ring.window(start - self.settings.preroll_seconds, end)]
             if not clip_frames:
                 raise CaptureUnavailable("no frames in the capture window")
             clip_future = loop.run_in_executor(self._executor, remux_webm, clip_frames, start)
@@ -404,8 +402,7 @@ class ServerCapturePeer:
                 job = self._new_job(rule, start)
                 remaining = window
             else:
-                remaining = [(i, f) for i, f in self._ring.since(job.next_index)
-                             if f.arrival <= end]
+                remaining = [(i, f) for i, f in self._ring.since(job.next_index) if f.arrival <= end]
             still_future = loop.run_in_executor(
                 self._executor, finish_still, job, remaining, end, window, self.settings.still_png
             )

@@ -63,9 +63,7 @@ class _Record:
 def _luma(picture: Any) -> Image.Image:
     """The central region of an av.VideoFrame's Y plane (it is already grayscale)."""
     plane = picture.planes[0]
-    luma = Image.frombuffer(
-        "L", (picture.width, picture.height), bytes(plane), "raw", "L", plane.line_size, 1
-    )
+    luma = Image.frombuffer("L", (picture.width, picture.height), bytes(plane), "raw", "L", plane.line_size, 1)
     w, h = luma.size
     box = (int(w * _CENTER[0]), int(h * _CENTER[1]), int(w * _CENTER[2]), int(h * _CENTER[3]))
     return luma.crop(box)
@@ -73,8 +71,7 @@ def _luma(picture: Any) -> Image.Image:
 
 def _sharpness(center: Image.Image) -> float:
     scale = _SHARPNESS_WIDTH / center.width
-    fixed = center.resize((_SHARPNESS_WIDTH, max(1, round(center.height * scale))),
-                          Image.Resampling.BOX)
+    fixed = center.resize((_SHARPNESS_WIDTH, max(1, round(center.height * scale))), Image.Resampling.BOX)
     return float(ImageStat.Stat(fixed.filter(_LAPLACIAN)).var[0])
 
 
@@ -107,8 +104,7 @@ class StillJob:
         if self._baseline is None:
             self._baseline, self._baseline_arrival = small, frame.arrival
         expression = float(ImageStat.Stat(ImageChops.difference(small, self._baseline)).mean[0])
-        record = _Record(index, frame.arrival, picture.width * picture.height, expression,
-                         _sharpness(center))
+        record = _Record(index, frame.arrival, picture.width * picture.height, expression, _sharpness(center))
         self.records.append(record)
         key = expression if self.rule is StillRule.PEAK_EXPRESSION else record.sharpness
         entry = (key, index, picture)
@@ -131,8 +127,7 @@ class StillJob:
         else:
             best = max(sharp, key=lambda r: r.sharpness)
         threshold = SHARP_FRACTION * best_sharpness[best.pixels]
-        scores = StillScores(self.rule, best.expression, best.sharpness, threshold, len(pool),
-                             self._baseline_arrival)
+        scores = StillScores(self.rule, best.expression, best.sharpness, threshold, len(pool), self._baseline_arrival)
         picture = next((p for _, i, p in self._kept if i == best.index), None)
         return best, scores, picture
 

@@ -16,8 +16,9 @@ def thumbnail_of(image: Image.Image, width: int = THUMBNAIL_WIDTH) -> bytes:
     """JPEG thumbnail ``width`` px wide (never upscaled) of an already decoded image."""
     small = image.convert("RGB")
     if small.width > width:
-        small = small.resize((width, max(1, round(small.height * width / small.width))),
-                             Image.Resampling.BILINEAR, reducing_gap=2.0)
+        small = small.resize(
+            (width, max(1, round(small.height * width / small.width))), Image.Resampling.BILINEAR, reducing_gap=2.0
+        )
     out = io.BytesIO()
     small.save(out, "JPEG", quality=85)
     return out.getvalue()

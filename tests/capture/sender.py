@@ -52,13 +52,9 @@ class ExpressiveTrack(VideoStreamTrack):
         super().__init__()
         self.expression_start: float | None = None
         self.half_size_after: float | None = None  # monotonic: then send at half resolution
-        self._frames = [
-            av.VideoFrame.from_image(render(width, height, i / (PHASES - 1)))
-            for i in range(PHASES)
-        ]
+        self._frames = [av.VideoFrame.from_image(render(width, height, i / (PHASES - 1))) for i in range(PHASES)]
         self._small = [
-            av.VideoFrame.from_image(render(width // 2, height // 2, i / (PHASES - 1)))
-            for i in range(PHASES)
+            av.VideoFrame.from_image(render(width // 2, height // 2, i / (PHASES - 1))) for i in range(PHASES)
         ]
 
     async def recv(self) -> Any:

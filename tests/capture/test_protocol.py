@@ -19,10 +19,15 @@ def _valid() -> dict[str, Any]:
         "id": "clinic-a",
         "version": 2,
         "steps": [
-            {"id": "rest", "instruction": "Relax", "still": True, "clip": True,
-             "clip_seconds": 5, "still_rule": "sharpest"},
-            {"id": "smile", "instruction": "Smile", "still": True, "clip": False,
-             "clip_seconds": 4},
+            {
+                "id": "rest",
+                "instruction": "Relax",
+                "still": True,
+                "clip": True,
+                "clip_seconds": 5,
+                "still_rule": "sharpest",
+            },
+            {"id": "smile", "instruction": "Smile", "still": True, "clip": False, "clip_seconds": 4},
         ],
     }
 
@@ -36,8 +41,16 @@ def _write(tmp_path: Path, data: Any) -> Path:
 def test_default_protocol_has_the_ten_brief_steps_in_order() -> None:
     protocol = default_protocol()
     assert [s.id for s in protocol.steps] == [
-        "rest", "brow_raise", "eye_close_gentle", "eye_close_tight", "smile_closed",
-        "smile_open", "snarl", "pucker", "lower_teeth", "spontaneous",
+        "rest",
+        "brow_raise",
+        "eye_close_gentle",
+        "eye_close_tight",
+        "smile_closed",
+        "smile_open",
+        "snarl",
+        "pucker",
+        "lower_teeth",
+        "spontaneous",
     ]
     spontaneous = protocol.step("spontaneous")
     assert spontaneous.optional and spontaneous.spontaneous and not spontaneous.still

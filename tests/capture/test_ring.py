@@ -5,10 +5,7 @@ from telehealth.capture.ring import FrameRing
 
 
 def _stream(seconds: float, gop: int = 30, fps: int = 30, size: int = 1000) -> list[EncodedFrame]:
-    return [
-        EncodedFrame(b"x" * size, i * 3000, i / fps, i % gop == 0, 640, 480)
-        for i in range(int(seconds * fps))
-    ]
+    return [EncodedFrame(b"x" * size, i * 3000, i / fps, i % gop == 0, 640, 480) for i in range(int(seconds * fps))]
 
 
 def _fill(ring: FrameRing, frames: list[EncodedFrame]) -> None:

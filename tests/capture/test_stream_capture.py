@@ -116,7 +116,7 @@ async def test_receiver_never_decodes(call: Call) -> None:
 
 async def test_answer_is_recvonly_vp8_with_bitrate_hint(call: Call) -> None:
     answer = call.sender.remoteDescription.sdp
-    video = answer[answer.index("m=video"):]
+    video = answer[answer.index("m=video") :]
     assert "a=recvonly" in video
     assert "H264" not in video and "VP8/90000" in video
     hint = "x-google-start-bitrate=2500;x-google-min-bitrate=1500;x-google-max-bitrate=4000"

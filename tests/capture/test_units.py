@@ -21,13 +21,21 @@ from telehealth.capture.thumbnail import make_thumbnail
 from .sender import render
 from .vp8data import encode
 
-OFFER_LIKE = "\r\n".join([
-    "v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=rtpmap:111 opus/48000/2",
-    "a=fmtp:111 minptime=10;useinbandfec=1",
-    "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98", "a=rtpmap:96 VP8/90000",
-    "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96", "a=rtpmap:98 VP8/90000",
-    "a=fmtp:98 foo=1", "",
-])
+OFFER_LIKE = "\r\n".join(
+    [
+        "v=0",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98",
+        "a=rtpmap:96 VP8/90000",
+        "a=rtpmap:97 rtx/90000",
+        "a=fmtp:97 apt=96",
+        "a=rtpmap:98 VP8/90000",
+        "a=fmtp:98 foo=1",
+        "",
+    ]
+)
 
 
 def test_bitrate_hint_goes_on_every_vp8_payload_only() -> None:
@@ -57,8 +65,7 @@ def test_vp8_header_reads_keyframe_size_and_rejects_garbage() -> None:
 
 def test_clip_survives_a_resolution_change_and_starts_at_zero() -> None:
     big = encode([render(640, 480, i / 30) for i in range(30)], start=10.0, rtp_origin=5000)
-    small = encode([render(320, 240, i / 30) for i in range(30)], start=11.0,
-                   rtp_origin=5000 + 90_000)
+    small = encode([render(320, 240, i / 30) for i in range(30)], start=11.0, rtp_origin=5000 + 90_000)
     clip = remux_webm(big + small, window_start=10.5)
     assert clip.resolution_changed and (clip.width, clip.height) == (640, 480)
     assert clip.frame_count == 60 and abs(clip.duration - 2.0) < 0.05

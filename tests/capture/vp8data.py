@@ -10,8 +10,9 @@ from PIL import Image
 from telehealth.capture.frames import EncodedFrame, parse_vp8_header
 
 
-def encode(images: list[Image.Image], start: float = 100.0, fps: int = 30,
-           rtp_origin: int = 0, gop: int = 1000) -> list[EncodedFrame]:
+def encode(
+    images: list[Image.Image], start: float = 100.0, fps: int = 30, rtp_origin: int = 0, gop: int = 1000
+) -> list[EncodedFrame]:
     """Encode same-size images as one VP8 stream (keyframe first), arriving at ``fps``."""
     width, height = images[0].size
     context = av.CodecContext.create("libvpx", "w")
@@ -30,6 +31,5 @@ def encode(images: list[Image.Image], start: float = 100.0, fps: int = 30,
     for i, data in enumerate(packets):
         header = parse_vp8_header(data)
         assert header is not None
-        out.append(EncodedFrame(data, rtp_origin + i * 90_000 // fps, start + i / fps,
-                                header.keyframe, width, height))
+        out.append(EncodedFrame(data, rtp_origin + i * 90_000 // fps, start + i / fps, header.keyframe, width, height))
     return out
