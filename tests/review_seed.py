@@ -122,7 +122,9 @@ async def seed_visit(
     visit = await visits.schedule_visit(db, patient_id=patient_id, clinician_id=clinician_id, scheduled_at=scheduled_at)
     seeded = SeededVisit(visit)
     for step in steps:
-        take = await captures.new_take(db, visit_id=visit.id, step_id=step, kind=CaptureKind.STILL, created_by=clinician_id)
+        take = await captures.new_take(
+            db, visit_id=visit.id, step_id=step, kind=CaptureKind.STILL, created_by=clinician_id
+        )
         take.status = CaptureStatus.STORED
         if flags and step in flags:
             take.quality = {"flags": flags[step]}
@@ -163,7 +165,9 @@ async def seed_visit(
         seeded.media[str(m.id)] = thumb
         seeded.stills[step] = take.id
     for step in clip_steps:
-        take = await captures.new_take(db, visit_id=visit.id, step_id=step, kind=CaptureKind.CLIP, created_by=clinician_id)
+        take = await captures.new_take(
+            db, visit_id=visit.id, step_id=step, kind=CaptureKind.CLIP, created_by=clinician_id
+        )
         take.status = CaptureStatus.STORED
         webm = clip_webm(step, tint)
         m = await captures.add_media(
@@ -173,7 +177,11 @@ async def seed_visit(
             capture_id=take.id,
             content=webm,
             info=captures.MediaInfo(
-                "video/webm", Provenance.DEVICE, *CLIP_SIZE, duration_ms=CLIP_FRAMES * 1000 // CLIP_FPS, frames=CLIP_FRAMES
+                "video/webm",
+                Provenance.DEVICE,
+                *CLIP_SIZE,
+                duration_ms=CLIP_FRAMES * 1000 // CLIP_FPS,
+                frames=CLIP_FRAMES,
             ),
             primary=True,
             created_by=clinician_id,

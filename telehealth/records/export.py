@@ -400,25 +400,27 @@ class _QueueWriter(io.RawIOBase):
     def write(self, b: Any) -> int:
         """Buffer, and pass full chunks on (blocking while the queue is full)."""
         self._buf += b
-        if len(self._buf) >= self._flush_at:
-            self.push()
+        while len(self._buf) >= self._flush_at:
+            self._put(bytes(self._buf[: self._flush_at]))
+            del self._buf[: self._flush_at]
         return len(b)
 
-    def push(self, final: bool = False) -> None:
-        """Hand the buffered bytes (and on final, the end marker) to the consumer."""
-        items: list[bytes | None] = [bytes(self._buf)] if self._buf else []
-        self._buf.clear()
-        if final:
-            items.append(None)
-        for item in items:
-            while True:
-                if self._stop.is_set():
-                    raise _Aborted
-                try:
-                    self._q.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
+    def finish(self) -> None:
+        """Hand over what is left, then the end marker."""
+        if self._buf:
+            self._put(bytes(self._buf))
+            self._buf.clear()
+        self._put(None)
+
+    def _put(self, item: bytes | None) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Aborted
+            try:
+                self._q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
 
 def _write_zip(
@@ -441,7 +443,7 @@ def _write_zip(
                 raise Conflict(f"{arcname} failed its integrity check")
         for arcname, data in extra:
             zf.writestr(zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0)), data)
-    sink.push(final=True)
+    sink.finish()
 
 
 async def check_files(store: MediaStore, entries: Sequence[ZipEntry]) -> list[tuple[str, Path, str]]:
