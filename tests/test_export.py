@@ -175,7 +175,7 @@ async def test_zip_holds_every_original_and_a_manifest_whose_hashes_match(
         ).all()
     # Every original of every take (superseded ones included), no thumbnails.
     assert {f["media_id"] for f in files} == {str(i) for i in originals} and len(files) == 6
-    assert [f["step_id"] for f in files][0] == "rest" and files[-1]["kind"] == "clip"
+    assert files[0]["step_id"] == "rest" and files[-1]["kind"] == "clip"
     assert sorted(f["current_take"] for f in files if f["step_id"] == "rest") == [False, False, True]
     assert len(sums) == len(files) and all(line.split("  ")[1].startswith("media/") for line in sums)
     assert all(manifest["mrn"] not in f["path"] for f in files)
