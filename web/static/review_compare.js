@@ -16,19 +16,25 @@ function still(step, take) {
     el("div", { class: "chips" }, ...itemBadges(take, original)));
 }
 
+function side(step, take, clipPlayerOrNull) {
+  const parts = [still(step, take && take.still)];
+  if (clipPlayerOrNull) parts.push(clipPlayerOrNull.root);
+  return el("div", { class: `side${clipPlayerOrNull ? " with-clip" : ""}` }, ...parts);
+}
+
 function row(label, stepId, a, b) {
   const clipA = originalOf(a && a.clip);
   const clipB = originalOf(b && b.clip);
-  const pair = el("div", { class: "pair" }, still(a || { label }, a && a.still), still(b || { label }, b && b.still));
-  const out = el("section", { class: "compare-row", "data-step": stepId }, el("h3", {}, label), pair);
-  if (clipA && clipB) {
-    const players = [clipPlayer(clipA, `${label} before`), clipPlayer(clipB, `${label} after`)];
-    out.append(el("div", { class: "pair clips" }, ...players.map((p) => p.root)), syncControls(syncGroup(players)));
-  } else if (clipA || clipB) {
-    out.append(el("p", { class: "muted" }, "Clip captured at only one of the two visits."));
-  }
+  const players = [clipA && clipPlayer(clipA, `${label} before`), clipB && clipPlayer(clipB, `${label} after`)];
+  const step = { label };
+  const out = el("section", { class: "compare-row", "data-step": stepId }, el("h3", {}, label),
+    el("div", { class: "pair" }, side(step, a, players[0]), side(step, b, players[1])));
+  if (players[0] && players[1]) out.append(syncControls(syncGroup(players)));
+  else if (clipA || clipB) out.append(el("p", { class: "muted" }, "Clip captured at only one of the two visits."));
   return out;
 }
+
+const captured = (s) => s && (s.still || s.clip);
 
 async function render(a, b) {
   const [ma, mb] = await Promise.all([a, b].map((id) => api("GET", `/api/visits/${id}/montage`)));
@@ -38,7 +44,9 @@ async function render(a, b) {
   const byStep = (m) => new Map(m.steps.map((s) => [s.step_id, s]));
   const sa = byStep(ma);
   const sb = byStep(mb);
-  const order = [...ma.steps.map((s) => s.step_id), ...mb.steps.map((s) => s.step_id).filter((s) => !sa.has(s))];
+  // Only expressions captured at one visit at least; the montage shows the empty protocol slots.
+  const order = [...ma.steps.map((s) => s.step_id), ...mb.steps.map((s) => s.step_id).filter((s) => !sa.has(s))]
+    .filter((id) => captured(sa.get(id)) || captured(sb.get(id)));
   const header = el("div", { class: "pair head" },
     el("strong", {}, `Before: ${fmtDate(ma.visit.scheduled_at)}`), el("strong", {}, `After: ${fmtDate(mb.visit.scheduled_at)}`));
   document.getElementById("compare").replaceChildren(header,

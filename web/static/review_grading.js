@@ -30,7 +30,7 @@ export function summary(g) {
   const s = g.scores;
   if (g.scale === "house_brackmann") return `House-Brackmann grade ${s.label}`;
   if (g.scale === "sunnybrook") {
-    return `Sunnybrook composite ${s.composite} (voluntary ${s.voluntary} − resting ${s.resting} − synkinesis ${s.synkinesis})`;
+    return `Sunnybrook composite ${s.composite} (voluntary ${s.voluntary} - resting ${s.resting} - synkinesis ${s.synkinesis})`;
   }
   return `eFACE total ${s.total} (static ${s.static}, dynamic ${s.dynamic}, synkinesis ${s.synkinesis})`;
 }

@@ -17,7 +17,7 @@ export function clipPlayer(media, label = "") {
   const step = (n) => {
     video.pause();
     // Land in the middle of the target frame so rounding never shows the neighbour.
-    const frame = Math.max(0, Math.round(video.currentTime * fps) + n);
+    const frame = Math.max(0, Math.floor(video.currentTime * fps) + n);
     video.currentTime = Math.min(video.duration || Infinity, (frame + 0.5) / fps);
   };
   const speed = el("select", { "aria-label": "Speed" },
