@@ -54,9 +54,12 @@ async function main() {
   for (const u of users.items) names.set(u.id, u.display_name);
   actorSelect.append(...users.items.map((u) => el("option", { value: u.id }, `${u.display_name} (${u.role})`)));
   const initial = new URLSearchParams(location.search);
-  if (initial.get("patient_id")) {
-    patientSelect.append(el("option", { value: initial.get("patient_id") }, initial.get("patient_id")));
-    patientSelect.value = initial.get("patient_id");
+  const linked = initial.get("patient_id");
+  if (linked) {
+    const p = await api("GET", `/api/patients/${linked}`).catch(() => null);
+    if (p) patients.set(p.id, `${patientName(p)} (${p.mrn})`);
+    patientSelect.append(el("option", { value: linked }, patients.get(linked) || linked));
+    patientSelect.value = linked;
   }
   if (initial.get("actor_id")) actorSelect.value = initial.get("actor_id");
   let timer = null;

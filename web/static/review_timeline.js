@@ -37,6 +37,7 @@ async function main() {
   document.getElementById("patient-name").textContent = patientName(p);
   document.getElementById("patient-meta").textContent =
     `MRN ${p.mrn} · born ${fmtDate(p.birth_date)} · affected side: ${p.affected_side}`;
+  document.getElementById("patient-audit").href = `/review/audit?${new URLSearchParams({ patient_id: p.id })}`;
   visitsById = new Map(data.visits.map((tv) => [tv.visit.id, tv.visit]));
   document.getElementById("visits").replaceChildren(...data.visits.map(visitRow));
   document.getElementById("no-visits").hidden = data.visits.length > 0;
