@@ -12,7 +12,7 @@ from telehealth.http.api_patients import path_uuid
 from telehealth.http.api_visits import public_base
 from telehealth.http.openapi import doc
 from telehealth.keys import MEDIA_STORE, SESSIONMAKER
-from telehealth.records import audit, export, review
+from telehealth.records import audit, export, fhir, review
 
 routes = web.RouteTableDef()
 
@@ -20,11 +20,11 @@ routes = web.RouteTableDef()
 @routes.get("/api/visits/{visit_id}/export/fhir")
 @doc("The visit as a FHIR R4 Bundle (Media, DiagnosticReport, Observations)", content_type="application/fhir+json")
 @allow(*STAFF)
-async def fhir(request: web.Request) -> web.Response:
+async def fhir_export(request: web.Request) -> web.Response:
     """The FHIR Bundle of a visit (audited)."""
     vid = path_uuid(request, "visit_id")
     async with request.app[SESSIONMAKER]() as db, db.begin():
-        bundle = await export.fhir_bundle(db, request.app[MEDIA_STORE], vid, base_url=public_base(request))
+        bundle = await fhir.fhir_bundle(db, request.app[MEDIA_STORE], vid, base_url=public_base(request))
         visit, _, _ = await review.visit_header(db, vid)
         audit.record(
             db,
@@ -45,7 +45,7 @@ async def fhir(request: web.Request) -> web.Response:
 @routes.get("/api/visits/{visit_id}/export/zip")
 @doc("The visit's original files as a ZIP with a manifest of SHA-256 hashes", content_type="application/zip")
 @allow(*STAFF)
-async def zip_(request: web.Request) -> web.StreamResponse:
+async def zip_export(request: web.Request) -> web.StreamResponse:
     """Stream the ZIP of originals (audited before the first byte is sent)."""
     vid = path_uuid(request, "visit_id")
     store = request.app[MEDIA_STORE]
