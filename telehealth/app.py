@@ -7,7 +7,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from telehealth.http import api_admin, api_auth, api_join, api_patients, api_visits, pages
+from telehealth.http import (
+    api_admin,
+    api_auth,
+    api_export,
+    api_grading,
+    api_join,
+    api_media,
+    api_patients,
+    api_review,
+    api_visits,
+    pages,
+    pages_review,
+)
 from telehealth.http.access import access_middleware, access_of
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.throttle import Throttle
@@ -50,6 +62,8 @@ def create_app(settings: Settings) -> web.Application:
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
     app.cleanup_ctx.append(_database)
     for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin):
+        app.router.add_routes(module.routes)
+    for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)

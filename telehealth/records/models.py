@@ -243,3 +243,40 @@ class AuditEvent(Base):
     client_addr: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class GradingScale(enum.StrEnum):
+    """Facial nerve grading systems a clinician can record for a visit."""
+
+    HOUSE_BRACKMANN = "house_brackmann"
+    SUNNYBROOK = "sunnybrook"
+    EFACE = "eface"
+
+
+class Grade(Base):
+    """One grading of a visit on one scale; append-only, so the rows are the history."""
+
+    __tablename__ = "grades"
+    __table_args__ = (Index("ix_grades_visit_scale_at", "visit_id", "scale", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id"))
+    scale: Mapped[GradingScale] = mapped_column(_enum(GradingScale, "grading_scale"))
+    items: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+
+
+class CaptureNote(Base):
+    """A reviewer's or clinician's free-text note on one capture (append-only)."""
+
+    __tablename__ = "capture_notes"
+    __table_args__ = (Index("ix_capture_notes_capture_at", "capture_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    capture_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("captures.id"))
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id"), index=True)
+    text: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))

@@ -1,0 +1,77 @@
+"""Export a visit: a FHIR R4 Bundle for the hospital record, or a ZIP of the originals."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from aiohttp import web
+
+from telehealth.http.access import STAFF, actor, allow
+from telehealth.http.api_patients import path_uuid
+from telehealth.http.api_visits import public_base
+from telehealth.http.openapi import doc
+from telehealth.keys import MEDIA_STORE, SESSIONMAKER
+from telehealth.records import audit, export, fhir, review
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/visits/{visit_id}/export/fhir")
+@doc("The visit as a FHIR R4 Bundle (Media, DiagnosticReport, Observations)", content_type="application/fhir+json")
+@allow(*STAFF)
+async def fhir_export(request: web.Request) -> web.Response:
+    """The FHIR Bundle of a visit (audited)."""
+    vid = path_uuid(request, "visit_id")
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        bundle = await fhir.fhir_bundle(db, request.app[MEDIA_STORE], vid, base_url=public_base(request))
+        visit, _, _ = await review.visit_header(db, vid)
+        audit.record(
+            db,
+            actor(request),
+            "export_fhir",
+            object_type="visit",
+            object_id=vid,
+            patient_id=visit.patient_id,
+            detail={"entries": len(bundle["entry"])},
+        )
+    return web.Response(
+        text=json.dumps(bundle, indent=2),
+        content_type="application/fhir+json",
+        headers={"Content-Disposition": f'attachment; filename="visit-{vid}.fhir.json"'},
+    )
+
+
+@routes.get("/api/visits/{visit_id}/export/zip")
+@doc("The visit's original files as a ZIP with a manifest of SHA-256 hashes", content_type="application/zip")
+@allow(*STAFF)
+async def zip_export(request: web.Request) -> web.StreamResponse:
+    """Stream the ZIP of originals (audited before the first byte is sent)."""
+    vid = path_uuid(request, "visit_id")
+    store = request.app[MEDIA_STORE]
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        visit, patient, _ = await review.visit_header(db, vid)
+        entries = await export.zip_entries(db, vid)
+        files = await export.check_files(store, entries)
+        audit.record(
+            db,
+            actor(request),
+            "export_zip",
+            object_type="visit",
+            object_id=vid,
+            patient_id=visit.patient_id,
+            detail={"files": len(entries)},
+        )
+    manifest = export.zip_manifest(visit, patient, entries)
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="visit-{vid}.zip"',
+        }
+    )
+    await resp.prepare(request)
+    async with contextlib.aclosing(export.stream_zip(files, manifest)) as chunks:
+        async for chunk in chunks:
+            await resp.write(chunk)
+    await resp.write_eof()
+    return resp

@@ -1,0 +1,73 @@
+"""Review API: a patient's timeline, a visit's montage, notes on captures."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from telehealth.http.access import STAFF, actor, allow, principal
+from telehealth.http.api_patients import path_uuid
+from telehealth.http.jsonio import ok, parse_body
+from telehealth.http.openapi import doc
+from telehealth.http.schemas_review import NoteIn, NoteList
+from telehealth.keys import SESSIONMAKER
+from telehealth.records import audit, review
+from telehealth.records.errors import RecordNotFound
+from telehealth.records.models import User
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/patients/{patient_id}/timeline")
+@doc("A patient's visits, newest first, each with a strip of its stills in protocol order", response=review.TimelineOut)
+@allow(*STAFF)
+async def timeline(request: web.Request) -> web.Response:
+    """The patient timeline (audited)."""
+    pid = path_uuid(request, "patient_id")
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        out = await review.timeline(db, pid)
+        audit.record(db, actor(request), "view_timeline", object_type="patient", object_id=pid, patient_id=pid)
+    return ok(out)
+
+
+@routes.get("/api/visits/{visit_id}/montage")
+@doc("A visit's current takes in protocol order, with provenance and quality flags", response=review.MontageOut)
+@allow(*STAFF)
+async def montage(request: web.Request) -> web.Response:
+    """The visit montage (audited)."""
+    vid = path_uuid(request, "visit_id")
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        out = await review.montage(db, vid)
+        audit.record(db, actor(request), "view_montage", object_type="visit", object_id=vid, patient_id=out.patient.id)
+    return ok(out)
+
+
+@routes.get("/api/visits/{visit_id}/captures/{capture_id}/notes")
+@doc("Notes on a capture, oldest first", response=NoteList)
+@allow(*STAFF)
+async def list_notes(request: web.Request) -> web.Response:
+    """Notes of one capture of this visit (audited)."""
+    vid, cid = path_uuid(request, "visit_id"), path_uuid(request, "capture_id")
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        _, visit = await review.capture_in_visit(db, vid, cid)
+        items = await review.notes(db, cid)
+        audit.record(
+            db, actor(request), "view_notes", object_type="capture", object_id=cid, patient_id=visit.patient_id
+        )
+    return ok(NoteList(items=items))
+
+
+@routes.post("/api/visits/{visit_id}/captures/{capture_id}/notes")
+@doc("Add a note to a capture", body=NoteIn, response=review.NoteOut, status=201)
+@allow(*STAFF)
+async def add_note(request: web.Request) -> web.Response:
+    """Append a note (any staff member reviewing the visit may annotate it)."""
+    vid, cid = path_uuid(request, "visit_id"), path_uuid(request, "capture_id")
+    body = await parse_body(request, NoteIn)
+    async with request.app[SESSIONMAKER]() as db, db.begin():
+        capture, visit = await review.capture_in_visit(db, vid, cid)
+        author = await db.get(User, principal(request).user_id)
+        if author is None:
+            raise RecordNotFound("user not found")
+        note = await review.add_note(db, capture, body.text, author)
+        audit.record(db, actor(request), "add_note", object_type="capture", object_id=cid, patient_id=visit.patient_id)
+    return ok(note, status=201)
