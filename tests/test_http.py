@@ -48,3 +48,8 @@ async def test_unknown_api_path_is_json_404(client: TestClient[Any, Any]) -> Non
 async def test_static_module_is_served(client: TestClient[Any, Any]) -> None:
     r = await client.get("/static/api.js")
     assert r.status == 200 and "export async function api" in await r.text()
+
+
+async def test_login_redirect_keeps_the_query_string(client: TestClient[Any, Any]) -> None:
+    r = await client.get("/review/compare", params={"a": "1", "b": "2"}, allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/login?next=/review/compare%3Fa%3D1%26b%3D2"

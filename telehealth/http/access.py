@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -151,7 +152,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     if role not in rule.roles and not (p is not None and ANONYMOUS in rule.roles):
         if p is None:
             if rule.page:
-                raise web.HTTPFound(f"/login?next={request.path}")
+                raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
             raise NotAuthenticated("sign in required")
         await _refuse(request, p, "role")
         raise AccessDenied("not allowed for your role")
