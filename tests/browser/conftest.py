@@ -146,3 +146,36 @@ def snapshot() -> Callable[[Page, str], Awaitable[None]]:
             await page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 
     return take
+
+
+@pytest.fixture(scope="session")
+def fake_camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The looping fake-camera video (an asymmetric synthetic face at 1280x720), made once per run."""
+    from tests.browser.fakecam import write_y4m
+
+    return write_y4m(tmp_path_factory.mktemp("camera") / "face.y4m")
+
+
+@pytest.fixture
+async def camera_chromium(fake_camera_file: Path) -> AsyncIterator[Browser]:
+    """Chromium whose camera is the fake face video and whose media permission prompts auto-accept."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI")
+        pytest.skip("!!! chromium not installed; browser tests SKIPPED !!!")
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={fake_camera_file}",
+        "--autoplay-policy=no-user-gesture-required",
+        # Real host addresses instead of mDNS names, so two browsers on one machine find each other.
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=path, args=args)
+        try:
+            yield browser
+        finally:
+            await browser.close()

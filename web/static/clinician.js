@@ -3,6 +3,7 @@ import { api, el, requireStaff } from "./api.js";
 import { PeerCall } from "./call.js";
 import { explainMediaError, openCamera, stopStream } from "./media.js";
 import { SignalClient } from "./signal.js";
+import { CapturePanel } from "./capturepanel.js";
 
 const visitId = location.pathname.split("/").pop();
 const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
@@ -32,7 +33,18 @@ function patientPeer() {
   return [...state.participants.values()].find((p) => p.role === "patient" && p.status === "admitted" && p.connected);
 }
 
+// The protocol panel appears once an admitted patient is connected; consent is re-read then,
+// because the patient answers it after this page was opened.
+async function ensurePanel() {
+  const peer = patientPeer();
+  if (!peer || state.panel) return;
+  state.panel = new CapturePanel($("capture-panel"), { visitId, signal: state.signal, patientPeer: () => patientPeer()?.participant_id || null });
+  state.visit = await api("GET", `/api/visits/${visitId}`);
+  state.panel.mount(state.visit.consent_capture);
+}
+
 function ensureCall({ fresh = false } = {}) {
+  ensurePanel();
   const peer = patientPeer();
   if (!peer || !state.stream) return;
   if (state.call && state.call.peerId === peer.participant_id && !fresh) return;
@@ -85,6 +97,9 @@ function connectSignal() {
       if (state.call && ev.detail.peer === state.call.peerId) state.call.handle(ev.detail);
     });
   }
+  signal.addEventListener("upload_progress", (ev) => {
+    if (state.panel) state.panel.onUploadProgress(ev.detail);
+  });
   signal.addEventListener("error", (ev) => {
     $("call-error").textContent = ev.detail.message;
     $("call-error").hidden = false;

@@ -3,6 +3,8 @@ import { api, ApiError, setBearer, showError } from "./api.js";
 import { PeerCall } from "./call.js";
 import { explainMediaError, inAppBrowser, mediaSupported, micLevelMeter, openCamera, stopStream, switchCamera, videoInputs } from "./media.js";
 import { SignalClient } from "./signal.js";
+import { openServerPeer } from "./capturepeer.js";
+import { DeviceCapture } from "./devicecapture.js";
 
 const joinToken = decodeURIComponent(location.pathname.split("/").pop());
 const storeKey = `telehealth-session:${joinToken.slice(0, 16)}`;
@@ -26,6 +28,7 @@ function ended(title, text) {
 
 function cleanup() {
   clearInterval(state.qualityTimer);
+  if (state.serverPeer) state.serverPeer.pc.close();
   if (state.call) state.call.close();
   if (state.signal) state.signal.close();
   if (state.stopMeter) state.stopMeter();
@@ -136,7 +139,8 @@ function deviceStep() {
   };
   $("start-camera").addEventListener("click", start);
   $("switch-camera").addEventListener("click", async () => {
-    await switchCamera(state.stream, state.call ? state.call.pc.getSenders() : []);
+    const senders = [...(state.call ? state.call.pc.getSenders() : []), ...(state.serverPeer ? [state.serverPeer.sender] : [])];
+    await switchCamera(state.stream, senders);
     $("preview").srcObject = state.stream;
   });
   $("to-waiting").addEventListener("click", waitingStep);
@@ -175,6 +179,7 @@ function waitingStep() {
   for (const type of ["offer", "answer", "ice_candidate", "ice_restart"]) {
     signal.addEventListener(type, (ev) => onPeerMessage(ev.detail));
   }
+  wireCapture(signal);
   signal.connect();
 }
 
@@ -205,10 +210,60 @@ async function onPeerMessage(msg) {
   await ensureCall(msg.peer).handle(msg);
 }
 
+// ---- the capture protocol, driven by the clinician ----
+function wireCapture(signal) {
+  signal.addEventListener("capture_start", () => startCapture().catch((err) => reportCapture(`camera stream failed: ${err.message}`)));
+  signal.addEventListener("capture_step", (ev) => {
+    const m = ev.detail;
+    $("instruction").textContent = m.instruction;
+    $("instruction").hidden = false;
+    $("face-guide").hidden = false;
+    document.querySelector("#step-call .stage").classList.add("protocol-mode");
+    if (state.device) state.device.beginStep(m.step_id);
+  });
+  signal.addEventListener("capture_take", (ev) => {
+    if (state.device) state.device.take(ev.detail);
+  });
+  signal.addEventListener("capture_ids", (ev) => {
+    if (state.device) state.device.assign(ev.detail);
+  });
+  signal.addEventListener("capture_end", () => stopCapture());
+}
+
+function reportCapture(text) {
+  if (state.clinicianId) state.signal.send("upload_progress", { peer: state.clinicianId, capture_id: "none", kind: "still", state: "failed", percent: 0, error: text.slice(0, 190) });
+}
+
+async function startCapture() {
+  if (!state.stream) return;
+  if (!state.device) {
+    state.device = new DeviceCapture({ stream: state.stream, videoEl: $("self"), bearer: state.session.token });
+    state.device.addEventListener("progress", (ev) => {
+      if (state.clinicianId) state.signal.send("upload_progress", { peer: state.clinicianId, ...ev.detail, error: ev.detail.error ? String(ev.detail.error).slice(0, 190) : undefined });
+    });
+  }
+  if (state.serverPeer) state.serverPeer.pc.close();
+  state.serverPeer = await openServerPeer(state.session.visit_id, state.stream, state.iceServers, iceTransportPolicy);
+}
+
+function stopCapture() {
+  $("instruction").hidden = true;
+  $("face-guide").hidden = true;
+  document.querySelector("#step-call .stage").classList.remove("protocol-mode");
+  if (state.device) state.device.stopRecorder();
+  if (state.serverPeer) {
+    state.serverPeer.pc.close();
+    state.serverPeer = null;
+  }
+}
+
 function callStep() {
   if (document.body.dataset.step === "step-call") return;
   show("step-call");
   $("self").srcObject = state.stream;
+  videoInputs().then((cams) => {
+    $("call-switch-camera").hidden = cams.length < 2;
+  });
   // After a page reload the clinician still holds the old connection: ask for a fresh one.
   setTimeout(() => {
     if (!state.call && state.clinicianId) state.signal.send("ice_restart", { peer: state.clinicianId, reason: "new-peer" });
@@ -228,6 +283,11 @@ function callStep() {
 }
 
 function wireControls() {
+  $("call-switch-camera").addEventListener("click", async () => {
+    const senders = [...(state.call ? state.call.pc.getSenders() : []), ...(state.serverPeer ? [state.serverPeer.sender] : [])];
+    await switchCamera(state.stream, senders);
+    $("self").srcObject = state.stream;
+  });
   $("mute").addEventListener("click", (ev) => {
     const track = state.stream && state.stream.getAudioTracks()[0];
     if (!track) return;

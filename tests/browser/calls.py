@@ -1,0 +1,100 @@
+"""Helpers for browser tests of the visit: a camera-enabled Chromium, a patient page, waits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Page
+
+TIMEOUT_MS = 20_000
+PHONE = {"width": 375, "height": 740}
+
+
+@dataclass
+class PatientPage:
+    """The patient's browser tab and the JavaScript errors it raised."""
+
+    context: BrowserContext
+    page: Page
+    js_errors: list[str] = field(default_factory=list)
+
+
+async def open_patient(browser: Browser, url: str, *, viewport: dict[str, int] | None = None) -> PatientPage:
+    """A fresh phone-sized context (its own permissions and storage) on the join link."""
+    context = await browser.new_context(viewport=viewport or PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    patient = PatientPage(context, page)
+    page.on("pageerror", lambda exc: patient.js_errors.append(str(exc)))
+    await page.goto(url)
+    return patient
+
+
+async def no_horizontal_overflow(page: Page) -> bool:
+    """True when nothing on the page is wider than the viewport."""
+    result: bool = await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    return result
+
+
+async def remote_frames(page: Page) -> dict[str, Any]:
+    """The remote video's size and the call's decoded-frame count from getStats."""
+    result: dict[str, Any] = await page.evaluate(
+        """async () => {
+            const v = document.getElementById("remote");
+            const call = window.telehealth && window.telehealth.call;
+            let decoded = 0;
+            if (call) {
+              const stats = await call.pc.getStats();
+              stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded || 0; });
+            }
+            return {width: v.videoWidth, height: v.videoHeight, decoded, ice: call ? call.pc.iceConnectionState : null};
+        }"""
+    )
+    return result
+
+
+async def wait_frames_rising(page: Page, *, above: int = 0) -> int:
+    """Wait until the remote video has a size and framesDecoded exceeds `above` (then returns it)."""
+    await page.wait_for_function(
+        """async (above) => {
+            const v = document.getElementById("remote");
+            const call = window.telehealth && window.telehealth.call;
+            if (!call || !v || v.videoWidth === 0) return false;
+            let decoded = 0;
+            (await call.pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded || 0; });
+            return decoded > above + 10;
+        }""",
+        arg=above,
+        polling=250,
+        timeout=TIMEOUT_MS,
+    )
+    return int((await remote_frames(page))["decoded"])
+
+
+async def patient_to_waiting_room(
+    patient: PatientPage, *, consent: bool = True, name: str = "Maya Okafor"
+) -> list[str]:
+    """Go through identity, consent and device check; returns the steps that overflowed horizontally."""
+    page = patient.page
+    overflow: list[str] = []
+    await page.wait_for_selector("#verify-continue")
+    if not await no_horizontal_overflow(page):
+        overflow.append("verify")
+    await page.click("#verify-continue")
+    await page.wait_for_selector("#step-consent:not([hidden])")
+    if not await no_horizontal_overflow(page):
+        overflow.append("consent")
+    await page.fill("#consent-name", name)
+    await page.click("#consent-agree" if consent else "#consent-decline")
+    await page.wait_for_selector("#step-devices:not([hidden])")
+    await page.click("#start-camera")
+    await page.wait_for_selector("#to-waiting:not([hidden])")
+    await page.wait_for_function("document.getElementById('preview').videoWidth > 0")
+    if not await no_horizontal_overflow(page):
+        overflow.append("devices")
+    await page.click("#to-waiting")
+    await page.wait_for_selector("#step-waiting:not([hidden])")
+    if not await no_horizontal_overflow(page):
+        overflow.append("waiting")
+    return overflow
