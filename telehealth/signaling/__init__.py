@@ -1,0 +1,29 @@
+"""Visit signaling: typed messages, rooms with a waiting room, WebSockets, brokers, TURN."""
+
+from telehealth.signaling.broker import Broker, BrokerUnavailable, InProcessBroker
+from telehealth.signaling.gateway import InvalidStateError, VisitGateway, VisitStateName
+from telehealth.signaling.identity import Identity, Role
+from telehealth.signaling.outbox import CloseCode
+from telehealth.signaling.redisbroker import RedisBroker
+from telehealth.signaling.routes import HUB_KEY, make_broker, setup_signaling
+from telehealth.signaling.settings import SignalingSettings
+from telehealth.signaling.turn import ice_servers, turn_credentials
+
+__all__ = [
+    "HUB_KEY",
+    "Broker",
+    "BrokerUnavailable",
+    "CloseCode",
+    "Identity",
+    "InProcessBroker",
+    "InvalidStateError",
+    "RedisBroker",
+    "Role",
+    "SignalingSettings",
+    "VisitGateway",
+    "VisitStateName",
+    "ice_servers",
+    "make_broker",
+    "setup_signaling",
+    "turn_credentials",
+]

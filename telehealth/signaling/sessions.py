@@ -1,0 +1,204 @@
+"""Per-connection handlers: authenticate within the timeout, then dispatch by message type."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from telehealth.signaling.broker import BrokerUnavailable
+from telehealth.signaling.codec import ProtocolError
+from telehealth.signaling.connection import Connection
+from telehealth.signaling.hub import Hub
+from telehealth.signaling.identity import Identity
+from telehealth.signaling.messages import (
+    Admit,
+    Auth,
+    Decline,
+    ErrorCode,
+    Hangup,
+    IceServers,
+    Message,
+    Resume,
+)
+from telehealth.signaling.outbox import CloseCode
+from telehealth.signaling.participant import Slot
+
+SESSION_COOKIE = "th_session"
+
+Command = Callable[[Hub, Slot, Any], Awaitable[None]]
+
+
+async def _ice_servers(hub: Hub, slot: Slot, message: IceServers) -> None:
+    hub.send_ice_servers(slot)
+
+
+# Non-relayed client commands; relayed types (Message.RELAY) need no entry here.
+COMMANDS: dict[type[Message], Command] = {
+    Admit: Hub.admit,
+    Decline: Hub.decline,
+    Hangup: Hub.hangup,
+    IceServers: _ice_servers,
+}
+
+
+def same_origin(request: web.Request, allowed: tuple[str, ...]) -> bool:
+    """True if the Origin header names this host (or an allowed origin): blocks CSWSH."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == request.host
+
+
+async def first_message(conn: Connection, deadline: float) -> Auth | Resume | None:
+    """Wait for the credential message; anything else is rejected until the deadline."""
+    try:
+        async with asyncio.timeout(deadline):
+            while (message := await conn.receive()) is not None:
+                if isinstance(message, Auth | Resume):
+                    return message
+                conn.reject(
+                    ProtocolError(ErrorCode.NOT_AUTHENTICATED, "send auth first", message.id)
+                )
+    except TimeoutError:
+        conn.log.info("no credentials within %.0f s", deadline)
+        conn.close(CloseCode.AUTH_TIMEOUT, "authentication timeout")
+    return None
+
+
+def refuse(conn: Connection, error: ProtocolError, code: CloseCode) -> None:
+    """Explain why, then close."""
+    conn.send_error(error)
+    conn.close(code, error.message[:100])
+
+
+class VisitSession:
+    """The life of one visit socket: auth phase, command phase, release in `finally`."""
+
+    def __init__(self, hub: Hub, conn: Connection, request: web.Request, visit_id: str) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.request = request
+        self.visit_id = visit_id
+
+    async def run(self) -> None:
+        """Serve the socket until it closes."""
+        first = await first_message(self.conn, self.hub.settings.auth_timeout)
+        if first is None:
+            return
+        slot = await self._authenticate(first)
+        if slot is None:
+            return
+        self.conn.log.info("%s joined as %s (%s)", slot.pid, slot.identity.role, slot.status)
+        try:
+            await self._commands(slot)
+        finally:
+            self.hub.detach(slot, self.conn)
+
+    async def _authenticate(self, first: Auth | Resume) -> Slot | None:
+        try:
+            if isinstance(first, Resume):
+                return await self.hub.resume(first.resume_token, self.conn, self.visit_id)
+            identity = await self._identity(first)
+            if identity is None:
+                return None
+            return await self.hub.join(identity, self.conn)
+        except ProtocolError as exc:
+            exc.ref = first.id
+            retry = exc.code is ErrorCode.UNAVAILABLE
+            refuse(self.conn, exc, CloseCode.TRY_AGAIN if retry else CloseCode.AUTH_FAILED)
+            return None
+
+    async def _identity(self, auth: Auth) -> Identity | None:
+        gateway = self.hub.gateway
+        if auth.session:
+            if not same_origin(self.request, self.hub.settings.allowed_origins):
+                self.conn.log.warning("clinician socket from foreign origin refused")
+                error = ProtocolError(ErrorCode.FORBIDDEN, "cross-origin socket", auth.id)
+                refuse(self.conn, error, CloseCode.ORIGIN_REJECTED)
+                return None
+            cookie = self.request.cookies.get(SESSION_COOKIE, "")
+            identity = None
+            if cookie:
+                identity = await gateway.authenticate_clinician(cookie, self.visit_id)
+        else:
+            assert auth.token is not None
+            identity = await gateway.authenticate_patient(auth.token)
+        if identity is None or identity.visit_id != self.visit_id:
+            error = ProtocolError(ErrorCode.AUTH_FAILED, "credentials refused", auth.id)
+            refuse(self.conn, error, CloseCode.AUTH_FAILED)
+            return None
+        return identity
+
+    async def _commands(self, slot: Slot) -> None:
+        while (message := await self.conn.receive()) is not None:
+            try:
+                await self._dispatch(slot, message)
+            except ProtocolError as exc:
+                exc.ref = exc.ref or message.id
+                self.conn.reject(exc, strike=exc.code is not ErrorCode.UNAVAILABLE)
+
+    async def _dispatch(self, slot: Slot, message: Message) -> None:
+        if message.RELAY:
+            await self.hub.relay(slot, message)
+            return
+        command = COMMANDS.get(type(message))
+        if command is not None:
+            await command(self.hub, slot, message)
+        elif isinstance(message, Auth | Resume):
+            raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
+        else:
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{message.TYPE} is not a command")
+
+
+class LobbySession:
+    """A clinician dashboard socket: auth by session, then a live feed of waiting patients."""
+
+    def __init__(self, hub: Hub, conn: Connection, request: web.Request) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.request = request
+
+    async def run(self) -> None:
+        """Serve the socket until it closes."""
+        first = await first_message(self.conn, self.hub.settings.auth_timeout)
+        if first is None:
+            return
+        lobby_id = await self._authenticate(first)
+        if lobby_id is None:
+            return
+        try:
+            await self.hub.lobby.watch(lobby_id, self.conn)
+        except BrokerUnavailable:
+            error = ProtocolError(ErrorCode.UNAVAILABLE, "lobby feed unavailable", first.id)
+            refuse(self.conn, error, CloseCode.TRY_AGAIN)
+            return
+        try:
+            while (message := await self.conn.receive()) is not None:
+                error = ProtocolError(ErrorCode.UNKNOWN_TYPE, "lobby sockets only listen")
+                error.ref = message.id
+                self.conn.reject(error)
+        finally:
+            await self.hub.lobby.unwatch(lobby_id, self.conn)
+
+    async def _authenticate(self, first: Auth | Resume) -> str | None:
+        if not isinstance(first, Auth) or not first.session:
+            error = ProtocolError(ErrorCode.AUTH_FAILED, "lobby needs a session", first.id)
+            refuse(self.conn, error, CloseCode.AUTH_FAILED)
+            return None
+        if not same_origin(self.request, self.hub.settings.allowed_origins):
+            error = ProtocolError(ErrorCode.FORBIDDEN, "cross-origin socket", first.id)
+            refuse(self.conn, error, CloseCode.ORIGIN_REJECTED)
+            return None
+        cookie = self.request.cookies.get(SESSION_COOKIE, "")
+        lobby_id = await self.hub.gateway.clinician_for_lobby(cookie) if cookie else None
+        if lobby_id is None:
+            error = ProtocolError(ErrorCode.AUTH_FAILED, "credentials refused", first.id)
+            refuse(self.conn, error, CloseCode.AUTH_FAILED)
+        return lobby_id

@@ -1,0 +1,43 @@
+"""Tunables of the signaling sub-package, built once by the application's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SignalingSettings:
+    """Frozen signaling settings; defaults are safe for local development."""
+
+    # HMAC key for resume tokens; every process of a deployment must share it.
+    resume_secret: bytes
+    redis_url: str | None = None
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    # coturn `static-auth-secret` (use-auth-secret); TURN never gets a static password.
+    turn_secret: str | None = None
+    turn_ttl: int = 6 * 3600
+    # Extra origins allowed for clinician sockets besides the request's own host.
+    allowed_origins: tuple[str, ...] = ()
+    auth_timeout: float = 10.0
+    resume_grace: float = 30.0
+    presence_ttl: float = 15.0
+    heartbeat: float = 20.0
+    max_message_bytes: int = 64 * 1024
+    # Messages per second and burst per connection; a renegotiation is ~30 messages.
+    rate_per_second: float = 20.0
+    rate_burst: int = 60
+    # Rejected messages tolerated (refilling one per 10 s) before the socket is closed.
+    max_strikes: int = 10
+    send_queue_size: int = 128
+    node_id: str | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if len(self.resume_secret) < 16:
+            raise ValueError("resume_secret must be at least 16 bytes")
+        if self.turn_urls and not self.turn_secret:
+            raise ValueError("turn_urls need turn_secret: TURN uses time-limited HMAC credentials")
+        if self.auth_timeout <= 0 or self.resume_grace <= 0 or self.presence_ttl <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.send_queue_size < 1 or self.rate_burst < 1 or self.max_strikes < 1:
+            raise ValueError("queue size, burst and strikes must be positive")
