@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
+from telehealth.gateway import RecordsGateway
 from telehealth.http import (
     api_admin,
     api_auth,
     api_export,
     api_grading,
+    api_ice,
     api_join,
     api_media,
     api_patients,
@@ -20,13 +25,16 @@ from telehealth.http import (
     pages,
     pages_review,
 )
-from telehealth.http.access import access_middleware, access_of
+from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.throttle import Throttle
 from telehealth.keys import ENGINE, MEDIA_STORE, SESSIONMAKER, SETTINGS, THROTTLE
+from telehealth.records.accounts import SessionPolicy
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
+from telehealth.signaling import SignalingSettings, setup_signaling
+from telehealth.signaling import routes as signaling_routes
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,31 @@ def _check_access_rules(app: web.Application) -> None:
             raise RuntimeError(f"route {route.method} {route.resource} declares no access rule")
 
 
+def signaling_settings(settings: Settings) -> SignalingSettings:
+    """Signaling tunables derived from the application settings (resume tokens keyed off the secret)."""
+    resume_secret = hmac.new(settings.secret_key.encode(), b"signaling-resume", hashlib.sha256).digest()
+    return SignalingSettings(
+        resume_secret=resume_secret,
+        redis_url=settings.redis_url,
+        stun_urls=settings.stun_urls,
+        turn_urls=settings.turn_urls,
+        turn_secret=settings.turn_secret,
+        turn_ttl=settings.turn_ttl_seconds,
+        allowed_origins=settings.trusted_origins,
+    )
+
+
+def _signaling(app: web.Application, settings: Settings) -> None:
+    """Visit and lobby sockets; they authenticate in-band (first message), so HTTP lets anyone in."""
+    policy = SessionPolicy(
+        idle=timedelta(seconds=settings.session_idle_seconds),
+        absolute=timedelta(seconds=settings.session_absolute_seconds),
+    )
+    setup_signaling(app, RecordsGateway(lambda: app[SESSIONMAKER], policy), signaling_settings(settings))
+    for handler in (signaling_routes.visit_socket, signaling_routes.lobby_socket):
+        allow(*ALL_ROLES)(handler)
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the web application for these settings."""
     app = web.Application(
@@ -65,6 +98,8 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_routes(module.routes)
     for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)
+    app.router.add_routes(api_ice.routes)
+    _signaling(app, settings)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)
     return app

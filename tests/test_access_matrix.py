@@ -25,6 +25,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/join/{token}"): EVERYONE,
     ("GET", "/visit/{visit_id}"): CARE,
     ("GET", "/api/openapi.json"): EVERYONE,
+    ("GET", "/api/ice-servers"): {PAT} | STAFF,
+    # Sockets authenticate with their first message (tests/signaling, tests/test_signaling_app.py).
+    ("GET", "/ws/visit/{visit_id}"): EVERYONE,
+    ("GET", "/ws/lobby"): EVERYONE,
     ("POST", "/api/auth/login"): EVERYONE,
     ("POST", "/api/auth/logout"): STAFF,
     ("GET", "/api/auth/me"): {PAT} | STAFF,

@@ -1,5 +1,6 @@
 """Visit signaling: typed messages, rooms with a waiting room, WebSockets, brokers, TURN."""
 
+from telehealth.signaling import capturemessages as capturemessages  # registers the capture types
 from telehealth.signaling.broker import Broker, BrokerUnavailable, InProcessBroker
 from telehealth.signaling.gateway import InvalidStateError, VisitGateway, VisitStateName
 from telehealth.signaling.identity import Identity, Role

@@ -118,9 +118,7 @@ class Hub:
             raise ProtocolError(ErrorCode.RESUME_FAILED, "resume token is not valid")
         return await self._attach(claim.identity, outbox, claim)
 
-    async def _attach(
-        self, identity: Identity, outbox: Outbox, claim: tokens.ResumeClaim | None
-    ) -> Slot:
+    async def _attach(self, identity: Identity, outbox: Outbox, claim: tokens.ResumeClaim | None) -> Slot:
         visit_id = identity.visit_id
         while True:
             room = self._rooms.setdefault(visit_id, Room(visit_id, self.node))
@@ -142,9 +140,7 @@ class Hub:
     ) -> Slot:
         if room.subscription is None:
             # Subscribe before announcing (and before reading presence) so nothing is missed.
-            room.subscription = await self.broker.subscribe(
-                room.channel, partial(self._on_frame, room)
-            )
+            room.subscription = await self.broker.subscribe(room.channel, partial(self._on_frame, room))
         await self._reconcile(room, prune=False)
         pid = identity.participant_id
         if claim is None:
@@ -357,6 +353,8 @@ class Hub:
         room = self._room_of(slot)
         if not slot.admitted:
             raise ProtocolError(ErrorCode.FORBIDDEN, "wait until you are admitted", message.id)
+        if message.SENDERS is not None and slot.identity.role.value not in message.SENDERS:
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"{message.TYPE} is not for your role", message.id)
         try:
             target = room.target(slot, getattr(message, "peer", None))
         except ProtocolError as exc:
@@ -454,9 +452,7 @@ class Hub:
         elif isinstance(message, Admit):
             if target is not None:
                 self._apply_admit(room, target)
-            elif (known := room.members.get(message.participant_id)) is not None and (
-                known.status is Status.WAITING
-            ):
+            elif (known := room.members.get(message.participant_id)) is not None and (known.status is Status.WAITING):
                 self._assume_admitted(room, known)
         elif isinstance(message, Decline) and target is not None:
             self._apply_decline(target, message.reason)

@@ -36,9 +36,7 @@ class LobbyFeed:
         async with self._lock:
             if lobby_id not in self._subscriptions:
                 handler = partial(self._on_frame, lobby_id)
-                self._subscriptions[lobby_id] = await self._broker.subscribe(
-                    lobby_scope(lobby_id), handler
-                )
+                self._subscriptions[lobby_id] = await self._broker.subscribe(lobby_scope(lobby_id), handler)
             self._watchers.setdefault(lobby_id, set()).add(outbox)
         await self.send_snapshot(lobby_id, [outbox])
 

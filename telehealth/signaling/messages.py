@@ -75,6 +75,8 @@ class Message(Value):
     TYPE: ClassVar[str]
     DIRECTION: ClassVar[Direction]
     RELAY: ClassVar[bool] = False
+    # Roles allowed to send a relayed type (None: any admitted participant).
+    SENDERS: ClassVar[frozenset[str] | None] = None
 
     type: str
     v: Literal[1] = 1

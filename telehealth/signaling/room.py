@@ -61,9 +61,7 @@ class Room:
     @property
     def in_call(self) -> bool:
         """True once any participant who had to wait has been admitted."""
-        return any(
-            m.status is Status.ADMITTED and not _staff(m.role) for m in self.members.values()
-        )
+        return any(m.status is Status.ADMITTED and not _staff(m.role) for m in self.members.values())
 
     def sync_local(self, slot: Slot) -> Member:
         """Refresh the member view of a local slot and return it."""
@@ -91,11 +89,7 @@ class Room:
     def target(self, sender: Slot, peer: str | None) -> Member:
         """The admitted member a relayed message goes to; the only one if peer is omitted."""
         if peer is None:
-            candidates = [
-                m
-                for p, m in self.members.items()
-                if p != sender.pid and m.status is Status.ADMITTED
-            ]
+            candidates = [m for p, m in self.members.items() if p != sender.pid and m.status is Status.ADMITTED]
             if len(candidates) != 1:
                 raise ProtocolError(ErrorCode.PEER_REQUIRED, "name the peer: not exactly one")
             return candidates[0]

@@ -63,9 +63,7 @@ async def first_message(conn: Connection, deadline: float) -> Auth | Resume | No
             while (message := await conn.receive()) is not None:
                 if isinstance(message, Auth | Resume):
                     return message
-                conn.reject(
-                    ProtocolError(ErrorCode.NOT_AUTHENTICATED, "send auth first", message.id)
-                )
+                conn.reject(ProtocolError(ErrorCode.NOT_AUTHENTICATED, "send auth first", message.id))
     except TimeoutError:
         conn.log.info("no credentials within %.0f s", deadline)
         conn.close(CloseCode.AUTH_TIMEOUT, "authentication timeout")

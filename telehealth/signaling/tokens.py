@@ -32,9 +32,7 @@ def _mac(secret: bytes, body: str) -> str:
     return _b64(hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest())
 
 
-def issue(
-    secret: bytes, identity: Identity, epoch: int, lifetime: float, now: float | None = None
-) -> str:
+def issue(secret: bytes, identity: Identity, epoch: int, lifetime: float, now: float | None = None) -> str:
     """Sign a token bound to one slot epoch; a newer epoch makes older tokens useless."""
     expires = (time.time() if now is None else now) + lifetime
     claims = {

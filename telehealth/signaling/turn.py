@@ -18,9 +18,7 @@ def turn_credentials(secret: str, user: str, ttl: int, now: float) -> tuple[str,
     return username, base64.b64encode(digest).decode("ascii")
 
 
-def ice_servers(
-    settings: SignalingSettings, user: str, now: float | None = None
-) -> list[IceServer]:
+def ice_servers(settings: SignalingSettings, user: str, now: float | None = None) -> list[IceServer]:
     """STUN and TURN servers for one participant, ready for RTCPeerConnection's iceServers."""
     servers: list[IceServer] = []
     if settings.stun_urls:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,22 +55,17 @@ async def remote_frames(page: Page) -> dict[str, Any]:
     return result
 
 
-async def wait_frames_rising(page: Page, *, above: int = 0) -> int:
-    """Wait until the remote video has a size and framesDecoded exceeds `above` (then returns it)."""
-    await page.wait_for_function(
-        """async (above) => {
-            const v = document.getElementById("remote");
-            const call = window.telehealth && window.telehealth.call;
-            if (!call || !v || v.videoWidth === 0) return false;
-            let decoded = 0;
-            (await call.pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded || 0; });
-            return decoded > above + 10;
-        }""",
-        arg=above,
-        polling=250,
-        timeout=TIMEOUT_MS,
-    )
-    return int((await remote_frames(page))["decoded"])
+async def wait_frames_rising(page: Page, *, above: int = 0, timeout_s: float = TIMEOUT_MS / 1000) -> int:
+    """Wait until the remote video has a size and framesDecoded exceeds `above` by 10; returns the count."""
+    # Polled from Python: getStats is asynchronous and wait_for_function does not await promises.
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        last = await remote_frames(page)
+        if last["width"] > 0 and last["decoded"] > above + 10:
+            return int(last["decoded"])
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"remote video did not advance past {above} frames: {last}")
 
 
 async def patient_to_waiting_room(
@@ -90,7 +86,7 @@ async def patient_to_waiting_room(
     await page.wait_for_selector("#step-devices:not([hidden])")
     await page.click("#start-camera")
     await page.wait_for_selector("#to-waiting:not([hidden])")
-    await page.wait_for_function("document.getElementById('preview').videoWidth > 0")
+    await page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
     if not await no_horizontal_overflow(page):
         overflow.append("devices")
     await page.click("#to-waiting")

@@ -71,13 +71,15 @@ async def test_patient_joins_waits_is_admitted_and_both_see_video_then_recovers(
     assert await patient.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
     # Self-view is mirrored on screen only; the remote view is not.
-    assert "scaleX(-1)" in await patient.page.eval_on_selector(
-        "#self", "e => getComputedStyle(e).transform.replace('matrix(-1', 'scaleX(-1')"
-    )
+    self_transform = await patient.page.eval_on_selector("#self", "e => getComputedStyle(e).transform")
+    assert self_transform.startswith("matrix(-1, 0, 0, 1"), self_transform
     assert await patient.page.eval_on_selector("#remote", "e => getComputedStyle(e).transform") == "none"
 
     # The patient's network drops: the page shows it is reconnecting, then the call carries on.
+    # Chromium's offline emulation blocks new connections but leaves an open WebSocket alone, so the
+    # socket the network would have killed is dropped by hand (from the page, as a network error would).
     await patient.context.set_offline(True)
+    await patient.page.evaluate("() => window.telehealth.signal.ws.close(4999, 'network cut')")
     await patient.page.wait_for_selector("#reconnecting:not([hidden])")
     await patient.context.set_offline(False)
     await patient.page.wait_for_selector("#reconnecting", state="hidden")

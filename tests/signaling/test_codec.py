@@ -105,9 +105,7 @@ def test_turn_without_secret_is_a_configuration_error() -> None:
 
 
 def test_ice_servers_carry_no_static_password() -> None:
-    settings = SignalingSettings(
-        resume_secret=b"x" * 16, turn_urls=("turn:t",), turn_secret="k", turn_ttl=60
-    )
+    settings = SignalingSettings(resume_secret=b"x" * 16, turn_urls=("turn:t",), turn_secret="k", turn_ttl=60)
     (turn,) = ice_servers(settings, "u", now=100)
     assert turn.username == "160:u" and turn.credential != "k"
 

@@ -91,9 +91,7 @@ async def patient(session: aiohttp.ClientSession, base: str, visit: str, pid: st
     return peer
 
 
-async def clinician(
-    session: aiohttp.ClientSession, base: str, visit: str, user: str = "drwho"
-) -> Peer:
+async def clinician(session: aiohttp.ClientSession, base: str, visit: str, user: str = "drwho") -> Peer:
     """A clinician authenticated with its session cookie, after its `join` frame."""
     peer = await connect(session, f"{base}/ws/visit/{visit}", origin=base, cookie=f"sess:{user}")
     await peer.send("auth", session=True)
