@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from telehealth.http import api_admin, api_auth, api_join, api_patients, api_visits, pages
+from telehealth.capture.service import capture_context
+from telehealth.http import api_admin, api_auth, api_capture, api_join, api_patients, api_visits, pages
 from telehealth.http.access import access_middleware, access_of
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.throttle import Throttle
@@ -49,7 +50,9 @@ def create_app(settings: Settings) -> web.Application:
     app[THROTTLE] = Throttle(limit=settings.login_max_failures)
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
     app.cleanup_ctx.append(_database)
-    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin):
+    # After the database: at shutdown it closes first, so clip tasks can still write their rows.
+    app.cleanup_ctx.append(capture_context)
+    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture):
         app.router.add_routes(module.routes)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)

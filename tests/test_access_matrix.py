@@ -46,6 +46,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/admin/users"): {ADMIN},
     ("POST", "/api/admin/users"): {ADMIN},
     ("GET", "/api/admin/audit"): {ADMIN},
+    ("POST", "/api/visits/{visit_id}/capture/start"): CARE,
+    ("POST", "/api/visits/{visit_id}/capture/peer"): {PAT},
+    ("POST", "/api/visits/{visit_id}/capture/steps/{step_id}/begin"): CARE,
+    ("POST", "/api/visits/{visit_id}/capture/steps/{step_id}/take"): CARE,
+    ("POST", "/api/visits/{visit_id}/capture/steps/{step_id}/skip"): CARE,
+    ("GET", "/api/visits/{visit_id}/capture"): {PAT} | STAFF,
+    ("POST", "/api/captures/{capture_id}/upload"): {PAT},
 }
 
 
@@ -92,7 +99,13 @@ async def _context(client: TestClient[Any, Any]) -> dict[str, str]:
 
 
 def _fill(path: str, ctx: dict[str, str]) -> str:
-    return path.format(patient_id=ctx["patient_id"], visit_id=ctx["visit_id"], token=ctx["token"])
+    return path.format(
+        patient_id=ctx["patient_id"],
+        visit_id=ctx["visit_id"],
+        token=ctx["token"],
+        step_id="rest",
+        capture_id="00000000-0000-0000-0000-000000000000",
+    )
 
 
 async def test_matrix_covers_every_registered_route(client: TestClient[Any, Any]) -> None:
