@@ -120,7 +120,10 @@ async def test_each_role_gets_exactly_the_routes_it_should(
     denied_seen = 0
     headers = await _caller(client, role, ctx)
     for (method, path), allowed in sorted(EXPECTED.items()):
-        if (method, path) in {("POST", "/api/auth/logout"), ("POST", "/api/auth/login")} or path == "/api/join/{token}/session":
+        if (method, path) in {
+            ("POST", "/api/auth/logout"),
+            ("POST", "/api/auth/login"),
+        } or path == "/api/join/{token}/session":
             continue  # would end or replace the caller's own session; covered in their own tests
         r = await client.request(
             method, _fill(path, ctx), headers=headers, json={} if method != "GET" else None, allow_redirects=False

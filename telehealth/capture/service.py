@@ -520,6 +520,9 @@ class CaptureService:
         except DomainError as exc:
             log.warning("upload to capture %s refused: %s (%s)", capture_id, exc.code, exc.message)
             raise
+        except asyncio.CancelledError:  # the client went away and the server cancels handlers
+            log.warning("upload to capture %s incomplete: the client went away", capture_id)
+            raise
         finally:
             await loop.run_in_executor(self._upload_executor, uploads.remove_dir, workdir)
 
