@@ -209,8 +209,28 @@ async def test_capture_end_to_end(
         media = (await session.scalars(select(MediaFile))).all()
         audits = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "capture"))).all()
     assert sorted(c.step_id for c in rows) == ["rest", "rest"] + ["smile_open"] * 4
-    assert all(str(m.visit_id) == ctx.visit_id and m.capture_id in {c.id for c in rows} for m in media)
+    assert len(media) == 3 * 2 + 3 and all(str(m.visit_id) == ctx.visit_id for m in media)
+    assert all(m.capture_id in {c.id for c in rows} for m in media)
     assert len(audits) == 3 and all(a.patient_id == uuid.UUID(ctx.patient_id) for a in audits)
+
+    # The patient's device copy becomes primary; the stream copy stays.
+    jpeg = io.BytesIO()
+    Image.new("RGB", (1280, 720), (120, 120, 120)).save(jpeg, "JPEG")
+    r = await client.post(
+        f"/api/captures/{retake['still']['capture_id']}/upload",
+        data=jpeg.getvalue(),
+        headers={**ctx.patient, "Content-Type": "image/jpeg", "Idempotency-Key": "device-1"},
+    )
+    assert r.status == 201, await r.text()
+    s = await status(client, ctx)
+    files = next(t for t in s["steps"][5]["takes"] if t["capture_id"] == retake["still"]["capture_id"])
+    assert {(m["provenance"], m["is_primary"], m["is_thumbnail"]) for m in files["media"]} == {
+        ("stream", False, False),
+        ("stream", False, True),
+        ("device", True, False),
+        ("device", False, True),
+    }
+    assert files["quality"]["source"] == "device" and files["quality"]["stream"]["source"] == "stream"
 
     # Skipping every other required step completes the set; the optional one is not needed.
     assert not s["complete"]

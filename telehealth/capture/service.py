@@ -170,7 +170,8 @@ class CaptureService:
         self._sessionmaker = sessionmaker
         self._store = store
         self._peer_settings = peer_settings or PeerSettings()
-        self._protocols = {p.id: p for p in (default_protocol(), *protocols)}
+        self._default = default_protocol()  # read once here: it is a package file
+        self._protocols = {p.id: p for p in (self._default, *protocols)}
         # Shared by every peer: decoding, remuxing, encoding of stills and clips.
         self._capture_executor = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="capture")
         # Uploads get their own threads: re-encoding a 12 MP photo must not delay a live still.
@@ -196,7 +197,7 @@ class CaptureService:
     def protocol(self, protocol_id: str | None) -> CaptureProtocol:
         """A known protocol by id (None: the default)."""
         if protocol_id is None:
-            return default_protocol()
+            return self._default
         found = self._protocols.get(protocol_id)
         if found is None:
             raise InvalidInput(
