@@ -67,6 +67,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Scheduled too: nothing on main moves a visit to waiting/in_call yet (signaling does), and a
+# clinic may capture at the start of a visit before the call state is recorded.
 _CAPTURE_STATES = frozenset({VisitState.SCHEDULED, VisitState.WAITING, VisitState.IN_CALL})
 _UPLOAD_IDS = uuid.UUID("6f1d3c2e-6a55-4b8e-9a51-2f1e0d7c9b10")  # namespace of idempotent upload ids
 MAX_IDEMPOTENCY_KEY = 128
