@@ -10,10 +10,12 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from telehealth.capture.service import capture_context
 from telehealth.gateway import RecordsGateway
 from telehealth.http import (
     api_admin,
     api_auth,
+    api_capture,
     api_export,
     api_grading,
     api_ice,
@@ -94,7 +96,9 @@ def create_app(settings: Settings) -> web.Application:
     app[THROTTLE] = Throttle(limit=settings.login_max_failures)
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
     app.cleanup_ctx.append(_database)
-    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin):
+    # After the database: at shutdown it closes first, so clip tasks can still write their rows.
+    app.cleanup_ctx.append(capture_context)
+    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture):
         app.router.add_routes(module.routes)
     for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -9,8 +11,12 @@ from telehealth.http.throttle import Throttle
 from telehealth.records.mediastore import MediaStore
 from telehealth.settings import Settings
 
+if TYPE_CHECKING:  # the service module needs these keys itself: import only for typing
+    from telehealth.capture.service import CaptureService
+
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 MEDIA_STORE = web.AppKey("media_store", MediaStore)
 THROTTLE = web.AppKey("throttle", Throttle)
+CAPTURE: web.AppKey[CaptureService] = web.AppKey("capture")

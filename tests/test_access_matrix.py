@@ -64,6 +64,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/media/{media_id}"): STAFF,
     ("GET", "/api/visits/{visit_id}/export/fhir"): STAFF,
     ("GET", "/api/visits/{visit_id}/export/zip"): STAFF,
+    ("POST", "/api/visits/{visit_id}/capture/start"): CARE,
+    ("POST", "/api/visits/{visit_id}/capture/peer"): {PAT},
+    ("POST", "/api/visits/{visit_id}/capture/steps/{step_id}/begin"): CARE,
+    ("POST", "/api/visits/{visit_id}/capture/steps/{step_id}/take"): CARE,
+    ("POST", "/api/visits/{visit_id}/capture/steps/{step_id}/skip"): CARE,
+    ("GET", "/api/visits/{visit_id}/capture"): {PAT} | STAFF,
+    ("POST", "/api/captures/{capture_id}/upload"): {PAT},
 }
 
 
@@ -113,7 +120,12 @@ def _fill(path: str, ctx: dict[str, str]) -> str:
     # Ids the context has no record for (capture, media) are unknown ids: allowed roles get 404.
     unknown = "00000000-0000-0000-0000-000000000000"
     return path.format(
-        patient_id=ctx["patient_id"], visit_id=ctx["visit_id"], token=ctx["token"], capture_id=unknown, media_id=unknown
+        patient_id=ctx["patient_id"],
+        visit_id=ctx["visit_id"],
+        token=ctx["token"],
+        step_id="rest",
+        capture_id=unknown,
+        media_id=unknown,
     )
 
 
