@@ -40,39 +40,42 @@ export class DeviceCapture extends EventTarget {
     this.stream = stream;
     this.videoEl = videoEl;
     this.bearer = bearer;
-    this.recorder = null;
-    this.chunks = [];
+    this.active = null;
     this.takes = new Map(); // take_id -> {still: Blob|null, clip: Promise<Blob>|null, ids}
     this.queue = [];
     this.uploading = false;
   }
 
-  // A step began: record it from now, so the clip shows rest -> peak -> relax.
+  // A step began: record it from now, so the clip shows rest -> peak -> relax. Each recording
+  // owns its chunks: a take's clip may still be finishing its post-roll when the next step starts.
   beginStep(stepId) {
-    this.stopRecorder();
-    const mimeType = clipMimeType();
-    if (!window.MediaRecorder) return;
-    const videoOnly = new MediaStream(this.stream.getVideoTracks());
-    this.chunks = [];
-    this.recorder = new MediaRecorder(videoOnly, { mimeType, videoBitsPerSecond: 4_000_000 });
-    this.recorder.addEventListener("dataavailable", (ev) => {
-      if (ev.data && ev.data.size) this.chunks.push(ev.data);
+    if (this.active) this.finish(this.active); // an unclaimed recording of the previous step is dropped
+    this.active = window.MediaRecorder ? this.record(stepId) : null;
+  }
+
+  record(stepId) {
+    const recorder = new MediaRecorder(new MediaStream(this.stream.getVideoTracks()), { mimeType: clipMimeType(), videoBitsPerSecond: 4_000_000 });
+    const rec = { stepId, recorder, chunks: [] };
+    rec.done = new Promise((resolve) => {
+      recorder.addEventListener("stop", () => resolve(rec.chunks.length ? new Blob(rec.chunks, { type: recorder.mimeType.split(";")[0] || "video/webm" }) : null), { once: true });
     });
-    this.recorder.start(1000);
-    this.recorderStep = stepId;
-    this.recorderTimer = setTimeout(() => this.stopRecorder(), MAX_CLIP_MS);
+    recorder.addEventListener("dataavailable", (ev) => {
+      if (ev.data && ev.data.size) rec.chunks.push(ev.data);
+    });
+    recorder.start(1000);
+    rec.timer = setTimeout(() => this.finish(rec), MAX_CLIP_MS);
+    return rec;
+  }
+
+  finish(rec) {
+    clearTimeout(rec.timer);
+    if (this.active === rec) this.active = null;
+    if (rec.recorder.state !== "inactive") rec.recorder.stop();
+    return rec.done;
   }
 
   stopRecorder() {
-    clearTimeout(this.recorderTimer);
-    const rec = this.recorder;
-    this.recorder = null;
-    if (!rec || rec.state === "inactive") return Promise.resolve(null);
-    const chunks = this.chunks;
-    return new Promise((resolve) => {
-      rec.addEventListener("stop", () => resolve(new Blob(chunks, { type: rec.mimeType.split(";")[0] || "video/webm" })), { once: true });
-      rec.stop();
-    });
+    return this.active ? this.finish(this.active) : Promise.resolve(null);
   }
 
   // The clinician clicked capture: grab the still now, end the clip after the post-roll.
@@ -83,8 +86,10 @@ export class DeviceCapture extends EventTarget {
     if (wantsStill && track) {
       entry.still = grabStill(track, this.videoEl).catch(() => null);
     }
-    if (wantsClip && this.recorder) {
-      entry.clip = new Promise((resolve) => setTimeout(resolve, postRoll)).then(() => this.stopRecorder());
+    if (wantsClip && this.active) {
+      const rec = this.active;
+      this.active = null; // claimed by this take; a retake records afresh from its own begin
+      entry.clip = new Promise((resolve) => setTimeout(resolve, postRoll)).then(() => this.finish(rec));
     }
     this.maybeQueue(takeId);
   }
