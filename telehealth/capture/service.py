@@ -12,9 +12,7 @@ Device uploads (``/api/captures/{id}/upload``) need no runner and may land anywh
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import logging
 import os
 import time
@@ -47,6 +45,7 @@ from telehealth.records.models import (
     VisitState,
 )
 from telehealth.settings import Settings
+from telehealth.signaling.turn import turn_credentials
 
 from . import uploads
 from .protocol import CaptureProtocol, ProtocolStep, default_protocol
@@ -131,12 +130,9 @@ def ice_servers(settings: Settings, name: str, now: float | None = None) -> list
     if settings.stun_urls:
         servers.append(RTCIceServer(urls=list(settings.stun_urls)))
     if settings.turn_urls and settings.turn_secret:
-        expiry = int(time.time() if now is None else now) + settings.turn_ttl_seconds
-        username = f"{expiry}:{name}"
-        digest = hmac.new(settings.turn_secret.encode(), username.encode(), hashlib.sha1).digest()
-        servers.append(
-            RTCIceServer(urls=list(settings.turn_urls), username=username, credential=base64.b64encode(digest).decode())
-        )
+        when = time.time() if now is None else now
+        username, credential = turn_credentials(settings.turn_secret, name, settings.turn_ttl_seconds, when)
+        servers.append(RTCIceServer(urls=list(settings.turn_urls), username=username, credential=credential))
     return servers  # possibly empty: never aiortc's default public STUN server
 
 
