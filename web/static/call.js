@@ -86,6 +86,9 @@ export class PeerCall extends EventTarget {
 
   async offer({ iceRestart = false } = {}) {
     if (!this.offerer || this.closed) return;
+    // start() and the first negotiationneeded both ask for an offer; a second concurrent offer is
+    // stale by the time it is set ("order of m-lines ... doesn't match"), so one at a time.
+    if (this.makingOffer && !iceRestart) return;
     try {
       this.makingOffer = true;
       const offer = await this.pc.createOffer({ iceRestart });
