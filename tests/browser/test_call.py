@@ -39,6 +39,8 @@ async def test_patient_joins_waits_is_admitted_and_both_see_video_then_recovers(
     context.set_default_timeout(20_000)
     await context.add_cookies(await clinician.context.cookies())
     doc = await context.new_page()
+    doc_errors: list[str] = []
+    doc.on("pageerror", lambda exc: doc_errors.append(str(exc)))
     await doc.goto(f"{base_url(live_server)}/visit/{visit_id}")
     await doc.wait_for_selector("li[data-status='waiting'] button.admit")
     await doc.click("li[data-status='waiting'] button.admit")
@@ -68,6 +70,7 @@ async def test_patient_joins_waits_is_admitted_and_both_see_video_then_recovers(
     await wait_frames_rising(doc, above=doc_frames)
     await wait_frames_rising(patient.page, above=pat_frames)
     assert patient.js_errors == []
+    assert doc_errors == []
 
     # The clinician ends the visit: the patient sees the end screen and the visit is ended.
     doc.on("dialog", lambda d: d.accept())
