@@ -148,7 +148,8 @@ async def test_call_connects_through_turn_relay_with_time_limited_credentials(
         assert ice["conn"] == "connected", f"{side}: {ice}"
         assert set(ice["localTypes"]) == {"relay"}, f"{side} gathered non-relay candidates: {ice}"
         assert ice["selected"] is not None, f"{side}: no selected candidate pair: {ice}"
-        assert ice["selected"]["state"] == "succeeded" and ice["selected"]["local"] == "relay", f"{side}: {ice}"
+        assert ice["selected"]["state"] == "succeeded" and ice["selected"]["nominated"], f"{side}: {ice}"
+        assert ice["selected"]["local"] == "relay", f"{side}: {ice}"
         assert await page.is_hidden("#cannot-connect")
 
     # The credentials are the server's time-limited ones, and coturn allocated with exactly those.
