@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page
+
+from tests.browser.conftest import BrowserSession
 
 TIMEOUT_MS = 20_000
 PHONE = {"width": 375, "height": 740}
@@ -94,3 +97,26 @@ async def patient_to_waiting_room(
     if not await no_horizontal_overflow(page):
         overflow.append("waiting")
     return overflow
+
+
+async def visit_with_link(clinician: BrowserSession) -> tuple[str, str]:
+    """Create a patient and a visit now through the API; returns (visit id, patient join URL)."""
+    status, patient = await clinician.api(
+        "POST",
+        "/api/patients",
+        {
+            "mrn": "CALL-1",
+            "given_name": "Maya",
+            "family_name": "Okafor",
+            "birth_date": "1984-03-09",
+            "affected_side": "left",
+        },
+    )
+    assert status == 201, patient
+    status, visit = await clinician.api(
+        "POST", "/api/visits", {"patient_id": patient["id"], "scheduled_at": datetime.now(UTC).isoformat()}
+    )
+    assert status == 201, visit
+    status, link = await clinician.api("POST", f"/api/visits/{visit['id']}/join-link")
+    assert status == 201, link
+    return visit["id"], link["url"]

@@ -7,32 +7,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
-from tests.browser.calls import open_patient, patient_to_waiting_room, remote_frames, wait_frames_rising
+from tests.browser.calls import (
+    open_patient,
+    patient_to_waiting_room,
+    remote_frames,
+    visit_with_link,
+    wait_frames_rising,
+)
 from tests.browser.conftest import BrowserSession, base_url
-
-
-async def _visit_with_link(clinician: BrowserSession) -> tuple[str, str]:
-    status, patient = await clinician.api(
-        "POST",
-        "/api/patients",
-        {
-            "mrn": "CALL-1",
-            "given_name": "Maya",
-            "family_name": "Okafor",
-            "birth_date": "1984-03-09",
-            "affected_side": "left",
-        },
-    )
-    assert status == 201, patient
-    from datetime import UTC, datetime
-
-    status, visit = await clinician.api(
-        "POST", "/api/visits", {"patient_id": patient["id"], "scheduled_at": datetime.now(UTC).isoformat()}
-    )
-    assert status == 201, visit
-    status, link = await clinician.api("POST", f"/api/visits/{visit['id']}/join-link")
-    assert status == 201, link
-    return visit["id"], link["url"]
 
 
 async def test_patient_joins_waits_is_admitted_and_both_see_video_then_recovers(
@@ -42,7 +24,7 @@ async def test_patient_joins_waits_is_admitted_and_both_see_video_then_recovers(
     snapshot: Callable[..., Awaitable[None]],
 ) -> None:
     clinician = await signed_in("clinician", next_path="/")
-    visit_id, join_url = await _visit_with_link(clinician)
+    visit_id, join_url = await visit_with_link(clinician)
     patient = await open_patient(camera_chromium, join_url)
 
     overflow = await patient_to_waiting_room(patient)
@@ -57,6 +39,8 @@ async def test_patient_joins_waits_is_admitted_and_both_see_video_then_recovers(
     context.set_default_timeout(20_000)
     await context.add_cookies(await clinician.context.cookies())
     doc = await context.new_page()
+    doc_errors: list[str] = []
+    doc.on("pageerror", lambda exc: doc_errors.append(str(exc)))
     await doc.goto(f"{base_url(live_server)}/visit/{visit_id}")
     await doc.wait_for_selector("li[data-status='waiting'] button.admit")
     await doc.click("li[data-status='waiting'] button.admit")
@@ -86,6 +70,7 @@ async def test_patient_joins_waits_is_admitted_and_both_see_video_then_recovers(
     await wait_frames_rising(doc, above=doc_frames)
     await wait_frames_rising(patient.page, above=pat_frames)
     assert patient.js_errors == []
+    assert doc_errors == []
 
     # The clinician ends the visit: the patient sees the end screen and the visit is ended.
     doc.on("dialog", lambda d: d.accept())
@@ -103,7 +88,7 @@ async def test_declined_patient_and_dead_links_get_clear_pages(
     signed_in: Callable[..., Awaitable[BrowserSession]],
 ) -> None:
     clinician = await signed_in("clinician", next_path="/")
-    visit_id, join_url = await _visit_with_link(clinician)
+    visit_id, join_url = await visit_with_link(clinician)
     patient = await open_patient(camera_chromium, join_url)
     await patient_to_waiting_room(patient, consent=False)
 

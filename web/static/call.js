@@ -2,6 +2,8 @@
 //
 // The clinician's side offers ("impolite"); the patient's side answers ("polite") and asks the
 // clinician for an ICE restart when its connection fails. Candidates are trickled both ways.
+// "unreachable" fires when gathering ends with no local candidate at all (e.g. the TURN server
+// refused our credentials under a relay-only policy): ICE then never fails, it stays "new".
 
 const START_KBPS = 1200;
 const MAX_KBPS = 2500;
@@ -52,6 +54,8 @@ export class PeerCall extends EventTarget {
     this.makingOffer = false;
     this.disconnectTimer = null;
     this.closed = false;
+    this.localCandidates = 0;
+    this.candidateErrors = []; // {url, code, text} from icecandidateerror: why a STUN/TURN server said no
     this.remoteStream = new MediaStream();
     this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.wire();
@@ -73,8 +77,13 @@ export class PeerCall extends EventTarget {
       this.dispatchEvent(new CustomEvent("remotetrack", { detail: ev.track }));
     });
     pc.addEventListener("icecandidate", (ev) => {
+      if (ev.candidate) this.localCandidates += 1;
       this.signal.send("ice_candidate", { peer: this.peerId, candidate: ev.candidate ? ev.candidate.toJSON() : null });
     });
+    pc.addEventListener("icecandidateerror", (ev) => {
+      this.candidateErrors.push({ url: ev.url, code: ev.errorCode, text: ev.errorText });
+    });
+    pc.addEventListener("icegatheringstatechange", () => this.onGathering());
     pc.addEventListener("negotiationneeded", () => this.offer());
     pc.addEventListener("connectionstatechange", () => this.onState());
     pc.addEventListener("iceconnectionstatechange", () => this.onState());
@@ -86,6 +95,9 @@ export class PeerCall extends EventTarget {
 
   async offer({ iceRestart = false } = {}) {
     if (!this.offerer || this.closed) return;
+    // start() and the first negotiationneeded both ask for an offer; a second concurrent offer is
+    // stale by the time it is set ("order of m-lines ... doesn't match"), so one at a time.
+    if (this.makingOffer && !iceRestart) return;
     try {
       this.makingOffer = true;
       const offer = await this.pc.createOffer({ iceRestart });
@@ -157,6 +169,15 @@ export class PeerCall extends EventTarget {
         if (this.pc.iceConnectionState === "disconnected") this.restartIce("disconnected");
       }, DISCONNECT_GRACE_MS);
     }
+  }
+
+  onGathering() {
+    const g = this.pc.iceGatheringState;
+    if (g === "gathering") this.localCandidates = 0; // an ICE restart gathers afresh
+    if (g !== "complete" || this.localCandidates > 0 || this.closed) return;
+    const errors = this.candidateErrors.slice();
+    console.warn("no ICE candidates gathered; STUN/TURN errors:", JSON.stringify(errors));
+    this.dispatchEvent(new CustomEvent("unreachable", { detail: { errors } }));
   }
 
   // Connection quality from getStats: {level: good|fair|poor, rttMs, fps, width, height, lossPct}.

@@ -55,6 +55,14 @@ function ensureCall({ fresh = false } = {}) {
   });
   call.addEventListener("state", (ev) => {
     $("reconnecting").hidden = !["disconnected", "failed"].includes(ev.detail.ice) && state.signal.state !== "reconnecting";
+    if (ev.detail.conn === "connected") $("cannot-connect").hidden = true;
+  });
+  call.addEventListener("unreachable", (ev) => {
+    const why = ev.detail.errors.map((e) => `${e.code} ${e.text}`.trim().replace(/\.$/, "")).join("; ");
+    $("cannot-connect").textContent = why
+      ? `Cannot connect the video: the STUN/TURN server refused (${why}). Check the TURN settings.`
+      : "Cannot connect the video: no network path found.";
+    $("cannot-connect").hidden = false;
   });
   state.call = call;
   call.start();

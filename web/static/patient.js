@@ -200,6 +200,10 @@ function ensureCall(peerId) {
   call.addEventListener("state", (ev) => {
     const bad = ["disconnected", "failed"].includes(ev.detail.ice);
     $("reconnecting").hidden = !bad && state.signal.state !== "reconnecting";
+    if (ev.detail.conn === "connected") $("cannot-connect").hidden = true;
+  });
+  call.addEventListener("unreachable", () => {
+    $("cannot-connect").hidden = false;
   });
   state.call = call;
   return call;
