@@ -105,8 +105,16 @@ class RecordsGateway:
             visit = await db.get(Visit, vid)
             if visit is None:
                 raise InvalidStateError("unknown visit")
+            target = VisitState(state)
+            # Processes persist "waiting" (patient arrived) and "in_call" (admitted) independently,
+            # so the two writes can land in either order: admitting a visit whose "waiting" has not
+            # landed yet passes through it, and a late "waiting" never takes a running call back.
+            if target == VisitState.WAITING and visit.state == VisitState.IN_CALL:
+                return
             try:
-                changed = visits.transition(visit, VisitState(state))
+                if target == VisitState.IN_CALL and visit.state == VisitState.SCHEDULED:
+                    visits.transition(visit, VisitState.WAITING)
+                changed = visits.transition(visit, target)
             except RecordsInvalidState as exc:
                 raise InvalidStateError(exc.message) from exc
             if changed:
