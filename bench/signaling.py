@@ -176,9 +176,7 @@ def sender_of(kind: str, visit: Visit) -> aiohttp.ClientWebSocketResponse:
     return visit.doc if kind in ("offer", "cand_doc") else visit.pat
 
 
-async def reader(
-    ws: aiohttp.ClientWebSocketResponse, stats: Stats, bounce: asyncio.Queue[Any] | None
-) -> None:
+async def reader(ws: aiohttp.ClientWebSocketResponse, stats: Stats, bounce: asyncio.Queue[Any] | None) -> None:
     """Record the latency of every relayed message; in burst mode, answer at once."""
     async for msg in ws:
         if msg.type is not aiohttp.WSMsgType.TEXT:
@@ -209,25 +207,19 @@ async def expect(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, An
             return data
 
 
-async def open_visit(
-    http: aiohttp.ClientSession, index: int, pat_base: str, doc_base: str, echo: bool
-) -> Visit:
+async def open_visit(http: aiohttp.ClientSession, index: int, pat_base: str, doc_base: str, echo: bool) -> Visit:
     """Patient joins and waits, clinician joins and admits (echo: just two sockets)."""
     pat = await http.ws_connect(f"{pat_base}/ws/visit/v{index}", autoping=True)
     headers = {"Origin": doc_base, "Cookie": "th_session=sess:bench"}
     if echo:
         doc = await http.ws_connect(f"{doc_base}/ws/visit/v{index}", headers=headers)
         return Visit(index, doc, pat, echo)
-    await pat.send_str(
-        json.dumps({"type": "auth", "v": 1, "id": "a", "token": f"join:v{index}:p{index}"})
-    )
+    await pat.send_str(json.dumps({"type": "auth", "v": 1, "id": "a", "token": f"join:v{index}:p{index}"}))
     await expect(pat, "waiting")
     doc = await http.ws_connect(f"{doc_base}/ws/visit/v{index}", headers=headers)
     await doc.send_str(json.dumps({"type": "auth", "v": 1, "id": "a", "session": True}))
     await expect(doc, "join")
-    await doc.send_str(
-        json.dumps({"type": "admit", "v": 1, "id": "b", "participant_id": f"p{index}"})
-    )
+    await doc.send_str(json.dumps({"type": "admit", "v": 1, "id": "b", "participant_id": f"p{index}"}))
     await expect(pat, "admit")
     return Visit(index, doc, pat, echo)
 
@@ -254,9 +246,7 @@ async def paced(visits: list[Visit], stats: Stats, rate: float, duration: float)
     return deadline - start
 
 
-async def burst(
-    visits: list[Visit], stats: Stats, bounce: asyncio.Queue[Any], seconds: float
-) -> None:
+async def burst(visits: list[Visit], stats: Stats, bounce: asyncio.Queue[Any], seconds: float) -> None:
     """One message in flight per visit, bounced back and forth as fast as the system allows."""
     by_ws: dict[int, Visit] = {}
     for visit in visits:
@@ -330,9 +320,7 @@ async def scenario(name: str, opts: argparse.Namespace) -> Result:
         bases = [f"http://127.0.0.1:{ports[0]}"] * 2
     else:
         procs = [
-            await spawn(
-                ["serve", "--port", str(p), "--node", f"n{i}", "--redis-url", opts.redis_url]
-            )
+            await spawn(["serve", "--port", str(p), "--node", f"n{i}", "--redis-url", opts.redis_url])
             for i, p in enumerate(ports)
         ]
         bases = [f"http://127.0.0.1:{p}" for p in ports]
@@ -352,11 +340,7 @@ async def scenario(name: str, opts: argparse.Namespace) -> Result:
             setup = time.perf_counter() - t0
             paced_stats, burst_stats = Stats(), Stats()
             bounce: asyncio.Queue[Any] = asyncio.Queue()
-            readers = [
-                asyncio.create_task(reader(ws, paced_stats, None))
-                for v in visits
-                for ws in (v.doc, v.pat)
-            ]
+            readers = [asyncio.create_task(reader(ws, paced_stats, None)) for v in visits for ws in (v.doc, v.pat)]
             # Warm-up round not recorded (first JIT-free paths, allocator growth).
             await paced(visits, paced_stats, opts.rate, 2.0)
             paced_stats.recording = True
@@ -367,11 +351,7 @@ async def scenario(name: str, opts: argparse.Namespace) -> Result:
                 task.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
             burst_stats.recording = True
-            readers = [
-                asyncio.create_task(reader(ws, burst_stats, bounce))
-                for v in visits
-                for ws in (v.doc, v.pat)
-            ]
+            readers = [asyncio.create_task(reader(ws, burst_stats, bounce)) for v in visits for ws in (v.doc, v.pat)]
             await burst(list(visits), burst_stats, bounce, opts.burst)
             for task in readers:
                 task.cancel()
@@ -421,9 +401,7 @@ def report(results: list[Result], opts: argparse.Namespace) -> None:
 
 def main() -> None:
     """Parse arguments; run servers or the load generator."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd")
     serve = sub.add_parser("serve")
     serve.add_argument("--port", type=int, required=True)

@@ -34,9 +34,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 
 @asynccontextmanager
-async def signaling_server(
-    redis_url: str, node_id: str, presence_ttl: float = 15.0
-) -> AsyncIterator[str]:
+async def signaling_server(redis_url: str, node_id: str, presence_ttl: float = 15.0) -> AsyncIterator[str]:
     """Run tests/signaling/server_main.py; yields its base URL."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

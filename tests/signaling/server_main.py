@@ -21,9 +21,7 @@ SECRET = b"two-process-test-secret-0123456789"
 def build_app(redis_url: str | None, node_id: str, presence_ttl: float) -> web.Application:
     """The signaling app this test server runs."""
     gateway = MemoryGateway()
-    settings = SignalingSettings(
-        resume_secret=SECRET, redis_url=redis_url, node_id=node_id, presence_ttl=presence_ttl
-    )
+    settings = SignalingSettings(resume_secret=SECRET, redis_url=redis_url, node_id=node_id, presence_ttl=presence_ttl)
     app = web.Application()
     setup_signaling(app, gateway, settings)
 

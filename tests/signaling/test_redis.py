@@ -90,9 +90,7 @@ async def test_broker_resubscribes_and_resyncs_after_redis_restart(
         await broker.close()
 
 
-async def two_sided_visit(
-    http: aiohttp.ClientSession, a: str, b: str, visit: str
-) -> tuple[Peer, Peer]:
+async def two_sided_visit(http: aiohttp.ClientSession, a: str, b: str, visit: str) -> tuple[Peer, Peer]:
     """Patient on server a, clinician on server b: wait, admit. Returns (clinician, patient)."""
     pat = await patient(http, a, visit, "pat")
     await pat.expect("waiting")
