@@ -295,6 +295,26 @@ async def test_begin_without_stream_and_take_leaves_pending_takes(client: TestCl
     assert r.status == 400
 
 
+async def test_an_ended_visit_takes_no_more_captures_and_keeps_its_series(client: TestClient[Any, Any]) -> None:
+    await login(client, "clinician")
+    ctx = await new_visit(client)
+    await start_capture(client, ctx)
+    base = f"/api/visits/{ctx.visit_id}/capture"
+    r = await client.post(f"{base}/steps/rest/skip", json={"reason": "patient unable"})
+    assert r.status == 200
+    before = await status(client, ctx)
+    r = await client.post(f"/api/visits/{ctx.visit_id}/cancel", json={"reason": "done"})
+    assert r.status == 200
+    for path, body in (
+        (f"{base}/steps/rest/take", None),
+        (f"{base}/steps/rest/begin", None),
+        (f"{base}/steps/rest/skip", {"reason": "x"}),
+    ):
+        r = await client.post(path, json=body)
+        assert r.status == 409 and (await r.json())["error"]["code"] == "invalid_state", path
+    assert await status(client, ctx) == before  # nothing superseded the stored series
+
+
 async def test_declined_consent_blocks_every_capture_call_but_status(client: TestClient[Any, Any]) -> None:
     await login(client, "clinician")
     ctx = await new_visit(client, consent=False)

@@ -64,6 +64,8 @@ async def test_malformed_json_and_field_errors_are_400_with_codes(client: TestCl
     assert r.status == 400 and err["code"] == "invalid_input"
     fields = {d["field"] for d in err["details"]}
     assert {"birth_date", "extra"} <= fields
+    r = await client.post("/api/patients", json={**PATIENT, "birth_date": "2090-01-01"})
+    assert r.status == 400 and {d["field"] for d in (await r.json())["error"]["details"]} == {"birth_date"}
     r = await client.post("/api/visits", json={"patient_id": "x", "scheduled_at": "2026-01-01T10:00:00"})
     fields = {d["field"] for d in (await r.json())["error"]["details"]}
     assert {"patient_id", "scheduled_at"} <= fields  # naive timestamps are refused too

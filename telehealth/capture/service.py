@@ -226,6 +226,13 @@ class CaptureService:
         if visit.consent_capture is not True:
             raise ConsentRequired("the patient has not consented to photo and video capture")
 
+    @classmethod
+    def _capturable(cls, visit: Visit) -> None:
+        """Takes need consent and a visit that is still going: an ended visit's series is final."""
+        cls._consented(visit)
+        if visit.state not in _CAPTURE_STATES:
+            raise InvalidStateError(f"no capture on a {visit.state.value} visit")
+
     async def _check_local(self, db: AsyncSession, visit: Visit) -> CaptureRunner | None:
         """The local runner; PeerElsewhere when the latest peer was answered by another process."""
         runner = self._runners.get(visit.id)
@@ -324,7 +331,7 @@ class CaptureService:
         """Mark the start of a step's capture window."""
         async with self._sessionmaker() as db:
             visit = await visits.get_visit(db, visit_id)
-            self._consented(visit)
+            self._capturable(visit)
             step = self._step(visit, step_id)
             runner = await self._check_local(db, visit)
         if runner is None:
@@ -338,7 +345,7 @@ class CaptureService:
         async with self._lock(visit_id):
             async with self._sessionmaker() as db:
                 visit = await visits.get_visit(db, visit_id)
-                self._consented(visit)
+                self._capturable(visit)
                 step = self._step(visit, step_id)
                 runner = await self._check_local(db, visit)
             cut = await runner.cut_still(step, click) if runner is not None and step.still else None
@@ -418,7 +425,7 @@ class CaptureService:
         """Record that a step was skipped, with the reason (a take of each kind the step has)."""
         async with self._lock(visit_id), self._sessionmaker() as db, db.begin():
             visit = await visits.get_visit(db, visit_id)
-            self._consented(visit)
+            self._capturable(visit)
             step = self._step(visit, step_id)
             made: dict[CaptureKind, TakeRecord] = {}
             for kind, wanted in ((CaptureKind.STILL, step.still), (CaptureKind.CLIP, step.clip)):

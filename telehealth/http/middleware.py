@@ -29,7 +29,7 @@ def error_page(status: int, title: str, message: str) -> web.Response:
     """A small self-contained HTML error page (no stack traces, no patient data)."""
     body = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' href='data:,'>"
         f"<title>{html.escape(title)}</title><link rel='stylesheet' href='/static/app.css'></head>"
         f"<body><main class='card narrow'><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(message)}</p></main></body></html>"

@@ -26,6 +26,15 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
+def _born(value: date) -> date:
+    if value > date.today() or value.year < 1880:
+        raise ValueError("date of birth must be a real past date")
+    return value
+
+
+BirthDate = Annotated[date, AfterValidator(_born)]
+
+
 class In(BaseModel):
     """Base for request bodies: unknown fields are errors, not silently dropped."""
 
@@ -49,7 +58,7 @@ class PatientIn(In):
     mrn: Mrn
     given_name: Name
     family_name: Name
-    birth_date: date
+    birth_date: BirthDate
     affected_side: AffectedSide = AffectedSide.UNKNOWN
 
 
@@ -57,7 +66,7 @@ class PatientPatch(In):
     mrn: Mrn | None = None
     given_name: Name | None = None
     family_name: Name | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     affected_side: AffectedSide | None = None
 
 

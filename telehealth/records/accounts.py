@@ -60,11 +60,14 @@ async def create_user(db: AsyncSession, username: str, display_name: str, role: 
     return user
 
 
+FIRST_LOCK_SECONDS = 30
+
+
 def lock_seconds(failures: int, max_failures: int) -> int:
-    """Back-off after too many failures: 1 s, 2 s, 4 s ... capped at 15 minutes."""
+    """Back-off after too many failures: 30 s, 60 s, 120 s ... capped at 15 minutes."""
     if failures < max_failures:
         return 0
-    return int(min(MAX_LOCK_SECONDS, 2 ** (failures - max_failures)))
+    return int(min(MAX_LOCK_SECONDS, FIRST_LOCK_SECONDS * 2 ** (failures - max_failures)))
 
 
 async def authenticate(

@@ -104,6 +104,9 @@ export class PeerCall extends EventTarget {
       if (this.pc.signalingState !== "stable" && !iceRestart) return;
       await this.pc.setLocalDescription(offer);
       this.signal.send("offer", { peer: this.peerId, sdp: this.pc.localDescription.sdp });
+    } catch (err) {
+      // A renegotiation that fails must not vanish silently: the page shows it, the call goes on.
+      this.dispatchEvent(new CustomEvent("negotiationerror", { detail: String(err && err.message ? err.message : err) }));
     } finally {
       this.makingOffer = false;
     }

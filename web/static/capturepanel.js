@@ -71,6 +71,7 @@ export class CapturePanel {
   }
 
   async begin(step) {
+    if (this.stopped) return;
     this.current = step;
     this.render();
     await api("POST", `/api/visits/${this.visitId}/capture/steps/${step.id}/begin`);
@@ -78,8 +79,16 @@ export class CapturePanel {
     this.send("capture_step", { step_id: step.id, instruction: step.instruction, index: index + 1, total: this.protocol.steps.length });
   }
 
+  streamLive() {
+    return Boolean(this.status && this.status.peer === "receiving");
+  }
+
   async take() {
-    if (!this.current || this.busy) return;
+    if (!this.current || this.busy || this.stopped) return;
+    if (!this.streamLive()) {
+      this.error("The patient's camera stream is not connected: wait for it, or ask the patient to rejoin.");
+      return;
+    }
     const step = this.current;
     this.busy = true;
     const t0 = performance.now();
@@ -97,6 +106,8 @@ export class CapturePanel {
         this.lastThumb = img;
       }
       await this.poll();
+      // Re-arm the step: a retake gets its own window and a fresh device recording.
+      if (this.current === step) await this.begin(step);
     } catch (err) {
       this.error(err.message);
     } finally {
@@ -122,11 +133,20 @@ export class CapturePanel {
     this.send("capture_end", {});
     clearTimeout(this.pollTimer);
     this.current = null;
+    this.finished = true;
     this.render();
   }
 
+  // The visit ended: nothing more may be captured from this page.
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.pollTimer);
+    this.current = null;
+    for (const b of this.root.querySelectorAll("button")) b.disabled = true;
+  }
+
   onKey(ev) {
-    if (!this.current || ev.target.closest("input, textarea, select, button")) return;
+    if (!this.current || this.stopped || ev.target.closest("input, textarea, select, button")) return;
     if (ev.code === "Space" || ev.key === "c" || ev.key === "C") {
       ev.preventDefault();
       this.take();
@@ -177,7 +197,8 @@ export class CapturePanel {
       ? el("div", { class: "current-step" },
           el("p", { class: "instruction-preview" }, `“${cur.instruction}”`),
           el("div", { class: "buttons" },
-            el("button", { id: "capture-take", onclick: () => this.take() }, this.currentTakes(cur.id).length ? "Retake (Space)" : "Capture (Space)"),
+            el("button", { id: "capture-take", onclick: () => this.take(), ...(this.streamLive() ? {} : { disabled: "", title: "waiting for the patient's camera stream" }) },
+              this.currentTakes(cur.id).length ? "Retake (Space)" : "Capture (Space)"),
             el("button", { class: "secondary", id: "capture-next", onclick: () => this.next(cur) }, "Next"),
             el("button", { class: "secondary", id: "capture-skip", onclick: () => this.skip(cur) }, "Skip…")))
       : el("div", { class: "buttons" }, el("button", { id: "protocol-begin", onclick: () => this.begin(steps.find((s) => !this.currentTakes(s.id).length) || steps[0]) }, "Begin steps"));
@@ -188,7 +209,8 @@ export class CapturePanel {
       controls,
       el("p", { id: "capture-error", class: "error", role: "alert", hidden: "" }),
       el("ol", { class: "steps" }, ...items),
-      complete ? el("button", { id: "protocol-finish", class: "secondary", onclick: () => this.finish() }, "Finish protocol") : "",
+      this.finished ? el("p", { class: "muted" }, "Protocol finished.") :
+        el("button", { id: "protocol-finish", class: "secondary", onclick: () => (complete || confirm("Not every step is done. Finish the protocol anyway?")) && this.finish() }, "Finish protocol"),
     );
     if (this.lastThumbMs !== null) this.root.append(el("p", { class: "muted", id: "thumb-latency" }, `last still shown ${this.lastThumbMs} ms after the click`));
   }

@@ -53,6 +53,10 @@ function ensureCall({ fresh = false } = {}) {
   call.addEventListener("remotetrack", () => {
     $("remote").srcObject = call.remoteStream;
   });
+  call.addEventListener("negotiationerror", (ev) => {
+    $("call-error").textContent = `Video renegotiation failed (${ev.detail}); the call continues.`;
+    $("call-error").hidden = false;
+  });
   call.addEventListener("state", (ev) => {
     $("reconnecting").hidden = !["disconnected", "failed"].includes(ev.detail.ice) && state.signal.state !== "reconnecting";
     if (ev.detail.conn === "connected") $("cannot-connect").hidden = true;
@@ -117,6 +121,8 @@ function connectSignal() {
 
 function visitEnded() {
   clearInterval(state.qualityTimer);
+  if (state.panel) state.panel.stop();
+  for (const id of ["mute", "camera-off"]) $(id).disabled = true;
   if (state.call) state.call.close();
   stopStream(state.stream);
   $("signal-status").textContent = "The visit has ended.";

@@ -174,7 +174,11 @@ function waitingStep() {
   signal.addEventListener("hangup", () => ended("The visit has ended", "Thank you. You can close this page."));
   signal.addEventListener("presence", (ev) => {
     const p = ev.detail.participant;
-    if (p.role === "clinician") state.clinicianId = p.participant_id;
+    if (p.role !== "clinician") return;
+    state.clinicianId = p.participant_id;
+    if (document.body.dataset.step === "step-waiting") {
+      $("waiting-status").textContent = p.connected && p.status !== "left" ? "Your clinician is here and will let you in." : "Waiting for your clinician…";
+    }
   });
   for (const type of ["offer", "answer", "ice_candidate", "ice_restart"]) {
     signal.addEventListener(type, (ev) => onPeerMessage(ev.detail));
@@ -219,7 +223,7 @@ function wireCapture(signal) {
   signal.addEventListener("capture_start", () => startCapture().catch((err) => reportCapture(`camera stream failed: ${err.message}`)));
   signal.addEventListener("capture_step", (ev) => {
     const m = ev.detail;
-    $("instruction").textContent = m.instruction;
+    $("instruction").textContent = `${m.index} of ${m.total}: ${m.instruction}`;
     $("instruction").hidden = false;
     $("face-guide").hidden = false;
     document.querySelector("#step-call .stage").classList.add("protocol-mode");

@@ -22,8 +22,13 @@ function range(lo, hi) {
   return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 }
 
+// Every score starts unchosen and is required: saving never records a grade nobody picked.
+function placeholder() {
+  return el("option", { value: "", disabled: "", selected: "" }, "–");
+}
+
 function select(name, label, lo, hi) {
-  return el("label", {}, label, el("select", { name }, ...range(lo, hi).map((n) => el("option", { value: String(n) }, String(n)))));
+  return el("label", {}, label, el("select", { name, required: "" }, placeholder(), ...range(lo, hi).map((n) => el("option", { value: String(n) }, String(n)))));
 }
 
 export function summary(g) {
@@ -36,7 +41,7 @@ export function summary(g) {
 }
 
 function buildForms() {
-  document.querySelector("#hb-form select").append(...ROMAN.map((r, i) => el("option", { value: String(i + 1) }, r)));
+  document.querySelector("#hb-form select").append(placeholder(), ...ROMAN.map((r, i) => el("option", { value: String(i + 1) }, r)));
   const sb = document.getElementById("sb-form");
   sb.querySelector('[data-group="resting"]').append(...SB_RESTING.map(([k, l, hi]) => select(`resting.${k}`, l, 0, hi)));
   sb.querySelector('[data-group="voluntary"]').append(...SB_EXPRESSIONS.map(([k, l]) => select(`voluntary.${k}`, l, 1, 5)));
