@@ -39,7 +39,7 @@ ROUND = ["offer", "answer"] + ["cand_doc", "cand_pat"] * 4
 
 def raise_fd_limit() -> None:
     """2,000 sockets per side need more than the usual 1,024 descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -231,8 +231,8 @@ async def paced(visits: list[Visit], stats: Stats, rate: float, duration: float)
     deadline = start + duration
 
     async def one(visit: Visit) -> None:
-        step = random.randrange(len(ROUND))  # noqa: S311
-        at = start + random.random() * interval  # noqa: S311
+        step = random.randrange(len(ROUND))
+        at = start + random.random() * interval
         while at < deadline:
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             kind = ROUND[step % len(ROUND)]
