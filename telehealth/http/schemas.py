@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from telehealth.records.models import AffectedSide, Patient, Role, User, Visit, VisitState
+from telehealth.records.review import PatientBrief
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Mrn = Annotated[
@@ -70,27 +71,13 @@ class PatientPatch(In):
     affected_side: AffectedSide | None = None
 
 
-class PatientOut(BaseModel):
-    id: uuid.UUID
-    mrn: str
-    given_name: str
-    family_name: str
-    birth_date: date
-    affected_side: AffectedSide
+class PatientOut(PatientBrief):
     created_at: datetime
 
     @classmethod
     def of(cls, p: Patient) -> PatientOut:
-        """Serialize a patient row."""
-        return cls(
-            id=p.id,
-            mrn=p.mrn,
-            given_name=p.given_name,
-            family_name=p.family_name,
-            birth_date=p.birth_date,
-            affected_side=p.affected_side,
-            created_at=p.created_at,
-        )
+        """Serialize a patient row (the review brief plus when it was registered)."""
+        return cls(**PatientBrief.of(p).model_dump(), created_at=p.created_at)
 
 
 class PatientList(BaseModel):
