@@ -39,7 +39,7 @@ ROUND = ["offer", "answer"] + ["cand_doc", "cand_pat"] * 4
 
 def raise_fd_limit() -> None:
     """2,000 sockets per side need more than the usual 1,024 descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -86,11 +86,15 @@ class BenchGateway:
         return None
 
 
-async def run_server(app: web.Application, port: int) -> None:
+async def run_server(app: web.Application, port: int, tune_gc: bool) -> None:
     """Serve app until SIGTERM; prints READY once listening."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
+    if tune_gc:
+        from telehealth.signaling import tune_gc_for_latency
+
+        tune_gc_for_latency()
     print("READY", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -239,8 +243,8 @@ async def paced(visits: list[Visit], stats: Stats, rate: float, duration: float)
     deadline = start + duration
 
     async def one(visit: Visit) -> None:
-        step = random.randrange(len(ROUND))  # noqa: S311
-        at = start + random.random() * interval  # noqa: S311
+        step = random.randrange(len(ROUND))
+        at = start + random.random() * interval
         while at < deadline:
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             kind = ROUND[step % len(ROUND)]
@@ -429,6 +433,7 @@ def main() -> None:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--node", default="n")
     serve.add_argument("--redis-url")
+    serve.add_argument("--no-gc-tuning", action="store_true")
     echo = sub.add_parser("echo")
     echo.add_argument("--port", type=int, required=True)
     parser.add_argument("--visits", type=int, default=1000)
@@ -440,9 +445,11 @@ def main() -> None:
     opts = parser.parse_args()
     raise_fd_limit()
     if opts.cmd == "serve":
-        asyncio.run(run_server(signaling_app(opts.redis_url, opts.node), opts.port))
+        asyncio.run(
+            run_server(signaling_app(opts.redis_url, opts.node), opts.port, not opts.no_gc_tuning)
+        )
     elif opts.cmd == "echo":
-        asyncio.run(run_server(echo_app(), opts.port))
+        asyncio.run(run_server(echo_app(), opts.port, False))
     else:
         opts.visits = max(1, min(opts.visits, 5000))
         opts.duration = max(1.0, min(opts.duration, 120.0))

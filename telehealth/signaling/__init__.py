@@ -2,6 +2,7 @@
 
 from telehealth.signaling.broker import Broker, BrokerUnavailable, InProcessBroker
 from telehealth.signaling.gateway import InvalidStateError, VisitGateway, VisitStateName
+from telehealth.signaling.gctune import tune_gc_for_latency
 from telehealth.signaling.identity import Identity, Role
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.redisbroker import RedisBroker
@@ -25,5 +26,6 @@ __all__ = [
     "ice_servers",
     "make_broker",
     "setup_signaling",
+    "tune_gc_for_latency",
     "turn_credentials",
 ]
