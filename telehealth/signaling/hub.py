@@ -123,7 +123,9 @@ class Hub:
     ) -> Slot:
         visit_id = identity.visit_id
         while True:
-            room = self._rooms.setdefault(visit_id, Room(visit_id, self.node))
+            room = self._rooms.get(visit_id) or self._rooms.setdefault(
+                visit_id, Room(visit_id, self.node)
+            )
             async with room.lock:
                 if self._rooms.get(visit_id) is not room:
                     continue  # closed while we waited for the lock
