@@ -363,14 +363,16 @@ async def scenario(name: str, opts: argparse.Namespace) -> Result:
     """Run one scenario end to end."""
     if opts.wait_quiet:
         await wait_quiet(opts.wait_quiet)
+    gc_flag = ["--no-gc-tuning"] if opts.no_gc_tuning else []
     procs: list[asyncio.subprocess.Process] = []
     try:
         if name == "echo":
             bases = [await spawn(["echo", "--port", "0"], procs)] * 2
         elif name == "single":
-            bases = [await spawn(["serve", "--port", "0", "--node", "single"], procs)] * 2
+            serve = ["serve", "--port", "0", "--node", "single", *gc_flag]
+            bases = [await spawn(serve, procs)] * 2
         else:
-            redis = ["--redis-url", opts.redis_url]
+            redis = ["--redis-url", opts.redis_url, *gc_flag]
             bases = [
                 await spawn(["serve", "--port", "0", "--node", f"n{i}", *redis], procs)
                 for i in range(2)
@@ -483,6 +485,9 @@ def main() -> None:
     parser.add_argument("--burst", type=float, default=5.0, help="burst phase seconds")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--scenarios", default="echo,single,redis")
+    parser.add_argument(
+        "--no-gc-tuning", action="store_true", help="servers keep CPython's default GC thresholds"
+    )
     parser.add_argument(
         "--wait-quiet", type=float, default=0.0, help="wait up to N s for an idle machine"
     )
