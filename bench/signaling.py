@@ -20,7 +20,6 @@ import os
 import random
 import resource
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import aiohttp
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
+PYPATH = os.environ.get("PYTHONPATH", "")
 SECRET = b"bench-resume-secret-0123456789"
 OFFER_BYTES, ANSWER_BYTES, CANDIDATE = 3800, 3200, "candidate:842163049 1 udp 1677729535 "
 # One negotiation round: offer, answer, four candidates each way (~0.8 KB on average).
@@ -39,16 +39,8 @@ ROUND = ["offer", "answer"] + ["cand_doc", "cand_pat"] * 4
 
 def raise_fd_limit() -> None:
     """2,000 sockets per side need more than the usual 1,024 descriptors."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rss_kib(pid: int) -> int:
@@ -57,6 +49,45 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds used by a process (user+system), or by the whole machine if pid is None."""
+    tick = os.sysconf("SC_CLK_TCK")
+    if pid is None:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4))  # minus idle, iowait
+        return busy / tick
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / tick
+
+
+class CpuMeter:
+    """Share of the machine used by this benchmark's processes vs. everything else."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = time.perf_counter()
+        self.machine = cpu_seconds()
+        self.ours = sum(cpu_seconds(p) for p in pids)
+
+    def read(self) -> tuple[float, float]:
+        """(our cores, other cores) used on average since creation."""
+        wall = time.perf_counter() - self.start
+        ours = sum(cpu_seconds(p) for p in self.pids) - self.ours
+        machine = cpu_seconds() - self.machine
+        return ours / wall, max(0.0, machine - ours) / wall
+
+
+async def wait_quiet(limit: float) -> None:
+    """Wait (at most limit seconds) until other processes use under 0.3 cores: a shared machine."""
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        before = cpu_seconds()
+        await asyncio.sleep(2)
+        if (cpu_seconds() - before) / 2 < 0.3:
+            return
+    print(f"machine still busy after {limit:g} s; measuring anyway", file=sys.stderr)
 
 
 # --- servers (run as child processes) --------------------------------------------------------
@@ -86,12 +117,17 @@ class BenchGateway:
         return None
 
 
-async def run_server(app: web.Application, port: int) -> None:
+async def run_server(app: web.Application, port: int, tune_gc: bool) -> None:
     """Serve app until SIGTERM; prints READY once listening."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
-    print("READY", flush=True)
+    bound = runner.addresses[0][1]  # port 0 lets the OS pick: no race between two servers
+    if tune_gc:
+        from telehealth.signaling import tune_gc_for_latency
+
+        tune_gc_for_latency()
+    print(f"READY {bound}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -294,37 +330,40 @@ class Result:
     burst_seconds: float
     rss_per_visit_kib: float
     setup_seconds: float
+    cores_ours: float
+    cores_other: float
 
 
-async def spawn(args: list[str]) -> asyncio.subprocess.Process:
-    """Start a server child process and wait for READY."""
+async def spawn(args: list[str], procs: list[asyncio.subprocess.Process]) -> str:
+    """Start a server child process (added to procs at once); returns its base URL."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, *args, stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), PYPATH]))},
+        cwd=ROOT,
     )  # fmt: skip
+    procs.append(proc)
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
     if not line.startswith(b"READY"):
         raise RuntimeError(f"server {args} did not start")
-    return proc
+    return f"http://127.0.0.1:{int(line.split()[1])}"
 
 
 async def scenario(name: str, opts: argparse.Namespace) -> Result:
     """Run one scenario end to end."""
-    ports = [free_port(), free_port()]
-    if name == "echo":
-        procs = [await spawn(["echo", "--port", str(ports[0])])]
-        bases = [f"http://127.0.0.1:{ports[0]}"] * 2
-    elif name == "single":
-        procs = [await spawn(["serve", "--port", str(ports[0]), "--node", "single"])]
-        bases = [f"http://127.0.0.1:{ports[0]}"] * 2
-    else:
-        procs = [
-            await spawn(["serve", "--port", str(p), "--node", f"n{i}", "--redis-url", opts.redis_url])
-            for i, p in enumerate(ports)
-        ]
-        bases = [f"http://127.0.0.1:{p}" for p in ports]
+    if opts.wait_quiet:
+        await wait_quiet(opts.wait_quiet)
+    gc_flag = ["--no-gc-tuning"] if opts.no_gc_tuning else []
+    procs: list[asyncio.subprocess.Process] = []
     try:
+        if name == "echo":
+            bases = [await spawn(["echo", "--port", "0"], procs)] * 2
+        elif name == "single":
+            serve = ["serve", "--port", "0", "--node", "single", *gc_flag]
+            bases = [await spawn(serve, procs)] * 2
+        else:
+            redis = ["--redis-url", opts.redis_url, *gc_flag]
+            bases = [await spawn(["serve", "--port", "0", "--node", f"n{i}", *redis], procs) for i in range(2)]
         await asyncio.sleep(0.5)
         before = sum(rss_kib(p.pid) for p in procs)
         connector = aiohttp.TCPConnector(limit=0)
@@ -345,7 +384,9 @@ async def scenario(name: str, opts: argparse.Namespace) -> Result:
             await paced(visits, paced_stats, opts.rate, 2.0)
             paced_stats.recording = True
             paced_stats.sent = paced_stats.received = 0
+            meter = CpuMeter([os.getpid()] + [p.pid for p in procs])
             seconds = await paced(visits, paced_stats, opts.rate, opts.duration)
+            cores_ours, cores_other = meter.read()
             rss = (sum(rss_kib(p.pid) for p in procs) - before) / opts.visits
             for task in readers:
                 task.cancel()
@@ -357,10 +398,14 @@ async def scenario(name: str, opts: argparse.Namespace) -> Result:
                 task.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
             await asyncio.gather(*(ws.close() for v in visits for ws in (v.doc, v.pat)))
-        return Result(name, opts.visits, paced_stats, seconds, burst_stats, opts.burst, rss, setup)
+        return Result(
+            name, opts.visits, paced_stats, seconds, burst_stats, opts.burst, rss, setup,
+            cores_ours, cores_other,
+        )  # fmt: skip
     finally:
         for proc in procs:
-            proc.terminate()
+            if proc.returncode is None:
+                proc.terminate()
         for proc in procs:
             await proc.wait()
 
@@ -379,8 +424,8 @@ def report(results: list[Result], opts: argparse.Namespace) -> None:
           f"for {opts.duration:g} s, burst {opts.burst:g} s, cores={os.cpu_count()}")  # fmt: skip
     print("| scenario | paced msg/s | p50 ms | p99 ms | max ms | lost | errors "
           "| burst msg/s | burst p50 ms | burst p99 ms | burst errors "
-          "| server RSS/visit KiB | setup s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| server RSS/visit KiB | setup s | cores: bench / others |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         lat = r.paced.latencies
         lost = r.paced.sent - r.paced.received
@@ -390,7 +435,8 @@ def report(results: list[Result], opts: argparse.Namespace) -> None:
             f"| {r.paced.errors} | {r.burst.received / r.burst_seconds:,.0f} "
             f"| {pct(r.burst.latencies, 50):.2f} | {pct(r.burst.latencies, 99):.2f} "
             f"| {r.burst.errors} "
-            f"| {r.rss_per_visit_kib:.1f} | {r.setup_seconds:.1f} |"
+            f"| {r.rss_per_visit_kib:.1f} | {r.setup_seconds:.1f} "
+            f"| {r.cores_ours:.2f} / {r.cores_other:.2f} |"
         )
     for r in results:
         if r.name in GOALS:
@@ -407,6 +453,7 @@ def main() -> None:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--node", default="n")
     serve.add_argument("--redis-url")
+    serve.add_argument("--no-gc-tuning", action="store_true")
     echo = sub.add_parser("echo")
     echo.add_argument("--port", type=int, required=True)
     parser.add_argument("--visits", type=int, default=1000)
@@ -415,12 +462,14 @@ def main() -> None:
     parser.add_argument("--burst", type=float, default=5.0, help="burst phase seconds")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--scenarios", default="echo,single,redis")
+    parser.add_argument("--no-gc-tuning", action="store_true", help="servers keep CPython's default GC thresholds")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, help="wait up to N s for an idle machine")
     opts = parser.parse_args()
     raise_fd_limit()
     if opts.cmd == "serve":
-        asyncio.run(run_server(signaling_app(opts.redis_url, opts.node), opts.port))
+        asyncio.run(run_server(signaling_app(opts.redis_url, opts.node), opts.port, not opts.no_gc_tuning))
     elif opts.cmd == "echo":
-        asyncio.run(run_server(echo_app(), opts.port))
+        asyncio.run(run_server(echo_app(), opts.port, False))
     else:
         opts.visits = max(1, min(opts.visits, 5000))
         opts.duration = max(1.0, min(opts.duration, 120.0))

@@ -21,6 +21,7 @@ from telehealth.records.errors import DomainError
 from telehealth.records.migrate import upgrade_sync
 from telehealth.records.models import Role
 from telehealth.settings import Settings
+from telehealth.signaling import tune_gc_for_latency
 from telehealth.tls import ensure_self_signed, ssl_context
 
 
@@ -51,6 +52,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         ctx = ssl_context(Path(args.tls_cert), Path(args.tls_key))
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
+    # Thousands of sockets make full GC passes take ~100 ms; freeze start-up objects (bench/SIGNALING_RESULTS.md).
+    tune_gc_for_latency()
     site = web.TCPSite(runner, args.host, args.port, ssl_context=ctx, shutdown_timeout=5)
     await site.start()
     scheme = "https" if ctx else "http"

@@ -3,6 +3,7 @@
 from telehealth.signaling import capturemessages as capturemessages  # registers the capture types
 from telehealth.signaling.broker import Broker, BrokerUnavailable, InProcessBroker
 from telehealth.signaling.gateway import InvalidStateError, VisitGateway, VisitStateName
+from telehealth.signaling.gctune import tune_gc_for_latency
 from telehealth.signaling.identity import Identity, Role
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.redisbroker import RedisBroker
@@ -26,5 +27,6 @@ __all__ = [
     "ice_servers",
     "make_broker",
     "setup_signaling",
+    "tune_gc_for_latency",
     "turn_credentials",
 ]

@@ -134,6 +134,11 @@ class Connection:
                 return None  # CLOSE, CLOSING, CLOSED
         return None
 
+    async def flushed(self) -> None:
+        """Wait until the writer has sent everything queued and closed the socket."""
+        if self._writer is not None:
+            await asyncio.wait({self._writer})  # asyncio.wait never cancels the writer
+
     async def finish(self) -> None:
         """Stop the writer and make sure the socket is closed."""
         if self._close is None:

@@ -42,7 +42,7 @@ from telehealth.signaling.turn import ice_servers
 log = logging.getLogger(__name__)
 
 RESUME_TOKEN_LIFETIME = 12 * 3600.0  # the epoch check, not this, limits a token to one slot
-_BATCH = 200  # presence upkeep yields to the loop between batches to keep relay latency flat
+_BATCH = 50  # presence upkeep yields to the loop between batches to keep relay latency flat
 
 
 def _unavailable(exc: BrokerUnavailable, ref: str | None = None) -> ProtocolError:
@@ -121,7 +121,7 @@ class Hub:
     async def _attach(self, identity: Identity, outbox: Outbox, claim: tokens.ResumeClaim | None) -> Slot:
         visit_id = identity.visit_id
         while True:
-            room = self._rooms.setdefault(visit_id, Room(visit_id, self.node))
+            room = self._rooms.get(visit_id) or self._rooms.setdefault(visit_id, Room(visit_id, self.node))
             async with room.lock:
                 if self._rooms.get(visit_id) is not room:
                     continue  # closed while we waited for the lock
@@ -483,7 +483,7 @@ class Hub:
 
     async def _publish_member(self, room: Room, slot: Slot) -> None:
         member = slot.member(self.node)
-        items = [PresenceItem(room.channel, slot.pid, member.model_dump_json())]
+        items = [PresenceItem(room.channel, slot.pid, slot.presence_value(self.node))]
         lobby_id = slot.identity.lobby_id
         waiting = slot.status is Status.WAITING and lobby_id is not None
         if waiting and lobby_id is not None:
@@ -518,6 +518,10 @@ class Hub:
         for pid, raw in entries.items():
             if pid in room.slots:
                 continue
+            if room.raw.get(pid) == raw and pid in room.members:
+                self._missing.pop((room.visit_id, pid), None)
+                continue
+            room.raw[pid] = raw
             try:
                 member = Member.model_validate_json(raw)
             except ValidationError:
@@ -536,6 +540,7 @@ class Hub:
             self._missing[key] = self._missing.get(key, 0) + 1
             if self._missing[key] >= 2:
                 del self._missing[key]
+                room.raw.pop(pid, None)
                 self._on_announce(room, member.model_copy(update={"status": Status.LEFT}))
 
     async def _refresh_loop(self) -> None:
@@ -572,7 +577,7 @@ class Hub:
         return any(m.node != self.node for m in room.members.values())
 
     def _presence_items(self, room: Room, slot: Slot) -> list[PresenceItem]:
-        items = [PresenceItem(room.channel, slot.pid, slot.member(self.node).model_dump_json())]
+        items = [PresenceItem(room.channel, slot.pid, slot.presence_value(self.node))]
         lobby_id = slot.identity.lobby_id
         if slot.status is Status.WAITING and lobby_id is not None:
             value = slot.lobby_entry().model_dump_json()

@@ -31,6 +31,8 @@ class Slot:
         self.since = time.time()
         # Pending expiry while disconnected; cancelled when the participant resumes.
         self.hold: asyncio.TimerHandle | None = None
+        # The presence refresher rewrites every slot every few seconds: serialise once per change.
+        self._cached: tuple[tuple[object, ...], str] | None = None
 
     @property
     def pid(self) -> str:
@@ -71,6 +73,13 @@ class Slot:
             lobby_id=ident.lobby_id,
             since=self.since,
         )
+
+    def presence_value(self, node: str) -> str:
+        """This participant's presence entry (Member JSON), cached until something changes."""
+        key = (self.status, self.outbox is not None, self.epoch, node)
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, self.member(node).model_dump_json())
+        return self._cached[1]
 
     def lobby_entry(self) -> LobbyEntry:
         """This participant as a waiting-room entry on a clinician's dashboard."""

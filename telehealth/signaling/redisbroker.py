@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 _PREFIX = "th:sig:"
 _SUBSCRIBE_TIMEOUT = 3.0
 _MAX_BACKOFF = 5.0
+_PUBLISH_BACKLOG = 10_000
+_PUBLISH_BATCH = 256
 _DOWN = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -67,6 +69,10 @@ class RedisBroker:
         self._resync_hooks: list[ResyncHook] = []
         self._reader: asyncio.Task[None] | None = None
         self._resync_task: asyncio.Task[None] | None = None
+        # One publisher on one connection: concurrent PUBLISH calls made the pool open a
+        # connection per caller under load (each with a handshake), and batching keeps order.
+        self._outgoing: asyncio.Queue[tuple[str, str, asyncio.Future[None]]] = asyncio.Queue(_PUBLISH_BACKLOG)
+        self._publisher: asyncio.Task[None] | None = None
 
     @property
     def node_id(self) -> str:
@@ -81,6 +87,7 @@ class RedisBroker:
     async def start(self) -> None:
         """Start the subscriber task and wait briefly for the first connection."""
         self._reader = asyncio.create_task(self._run(), name=f"redis-broker-{self._node_id}")
+        self._publisher = asyncio.create_task(self._publish_loop(), name="redis-broker-publisher")
         try:
             async with asyncio.timeout(_SUBSCRIBE_TIMEOUT):
                 await self._ready.wait()
@@ -90,10 +97,11 @@ class RedisBroker:
 
     async def close(self) -> None:
         """Cancel background tasks and close connections."""
-        for task in (self._resync_task, self._reader):
+        tasks = (self._resync_task, self._reader, self._publisher)
+        for task in tasks:
             if task is not None:
                 task.cancel()
-        for task in (self._resync_task, self._reader):
+        for task in tasks:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -248,11 +256,37 @@ class RedisBroker:
     # --- publishing and presence --------------------------------------------------------------
 
     async def publish(self, channel: str, frame: BusFrame) -> None:
-        """PUBLISH the encoded frame, or raise BrokerUnavailable."""
+        """PUBLISH the encoded frame (in order, batched), or raise BrokerUnavailable."""
+        done = asyncio.get_running_loop().create_future()
         try:
-            await self._redis.publish(_PREFIX + channel, encode_frame(frame))
-        except _DOWN as exc:
-            raise BrokerUnavailable(str(exc)) from exc
+            self._outgoing.put_nowait((_PREFIX + channel, encode_frame(frame), done))
+        except asyncio.QueueFull:
+            raise BrokerUnavailable("publish backlog is full") from None
+        await done
+
+    async def _publish_loop(self) -> None:
+        while True:
+            batch = [await self._outgoing.get()]
+            while len(batch) < _PUBLISH_BATCH and not self._outgoing.empty():
+                batch.append(self._outgoing.get_nowait())
+            error: BrokerUnavailable | None = None
+            try:
+                if len(batch) == 1:
+                    await self._redis.publish(batch[0][0], batch[0][1])
+                else:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for channel, data, _ in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+            except _DOWN as exc:
+                error = BrokerUnavailable(str(exc))
+            for _, _, done in batch:
+                if done.done():
+                    continue  # the publisher's caller was cancelled
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
 
     async def set_presence(self, items: Iterable[PresenceItem], ttl: float) -> None:
         """HSET each entry with its own deadline; the hash itself expires after 2 ttl."""

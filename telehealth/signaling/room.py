@@ -49,6 +49,8 @@ class Room:
         self.node = node
         self.slots: dict[str, Slot] = {}
         self.members: dict[str, Member] = {}
+        # Last presence entry seen per remote member, so unchanged entries are not re-parsed.
+        self.raw: dict[str, str] = {}
         self.subscription: Subscription | None = None
         # Serialises joins and leaves so a slot is never created twice concurrently.
         self.lock = asyncio.Lock()

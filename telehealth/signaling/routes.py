@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -27,6 +28,7 @@ CONNECTIONS_KEY: web.AppKey[set[Connection]] = web.AppKey("signaling_connections
 
 # Frames above the codec's limit still get an error frame; far above it aiohttp closes (1009).
 _HARD_FRAME_LIMIT = 1024 * 1024
+_SHUTDOWN_FLUSH = 5.0
 
 
 def make_broker(settings: SignalingSettings) -> Broker:
@@ -71,9 +73,15 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _close_sockets(app: web.Application) -> None:
     """Close sockets before resources go: clients reconnect and resume elsewhere."""
-    connections = app[CONNECTIONS_KEY]
-    for conn in list(connections):
+    connections: list[Connection] = [*app[CONNECTIONS_KEY]]
+    for conn in connections:
         conn.close(CloseCode.GOING_AWAY, "server shutting down")
+    # aiohttp cancels handlers next; wait (bounded) so the close frames actually go out.
+    try:
+        async with asyncio.timeout(_SHUTDOWN_FLUSH):
+            await asyncio.gather(*(conn.flushed() for conn in connections))
+    except TimeoutError:
+        log.warning("some sockets did not close within %.0f s", _SHUTDOWN_FLUSH)
 
 
 def _prepare(request: web.Request) -> web.WebSocketResponse:

@@ -33,13 +33,24 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
+class ServerProc:
+    """A running test server process."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    def crash(self) -> None:
+        """SIGKILL: no cleanup, presence entries are left to expire."""
+        self.proc.kill()
+
+
 @asynccontextmanager
-async def signaling_server(redis_url: str, node_id: str, presence_ttl: float = 15.0) -> AsyncIterator[str]:
-    """Run tests/signaling/server_main.py; yields its base URL."""
-    port = free_port()
+async def signaling_server(redis_url: str, node_id: str, presence_ttl: float = 15.0) -> AsyncIterator[ServerProc]:
+    """Run tests/signaling/server_main.py on a port the OS picks."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.signaling.server_main", "--port", str(port),
+        sys.executable, "-m", "tests.signaling.server_main", "--port", "0",
         "--redis-url", redis_url, "--node-id", node_id, "--presence-ttl", str(presence_ttl),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -48,7 +59,7 @@ async def signaling_server(redis_url: str, node_id: str, presence_ttl: float = 1
         async with asyncio.timeout(20):
             line = await proc.stdout.readline()
         assert line.startswith(b"READY"), f"server {node_id} failed to start: {line!r}"
-        yield f"http://127.0.0.1:{port}"
+        yield ServerProc(proc, f"http://127.0.0.1:{int(line.split()[1])}")
     finally:
         await _stop(proc)
 

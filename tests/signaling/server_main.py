@@ -38,7 +38,8 @@ async def serve(port: int, redis_url: str | None, node_id: str, presence_ttl: fl
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
-    print(f"READY {port}", flush=True)
+    # With --port 0 the OS picks a free port: no race between servers started together.
+    print(f"READY {runner.addresses[0][1]}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

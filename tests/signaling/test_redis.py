@@ -121,10 +121,11 @@ async def exchange(doc: Peer, pat: Peer, tag: str) -> None:
 async def test_visit_across_two_processes_via_redis(require_redis: str) -> None:
     visit = f"x{uuid.uuid4().hex[:10]}"
     async with (
-        signaling_server(require_redis, "node-a") as a,
-        signaling_server(require_redis, "node-b") as b,
+        signaling_server(require_redis, "node-a") as server_a,
+        signaling_server(require_redis, "node-b") as server_b,
         aiohttp.ClientSession() as http,
     ):
+        a, b = server_a.url, server_b.url
         doc, pat = await two_sided_visit(http, a, b, visit)
         await exchange(doc, pat, "first")
         await doc.send("hangup")
@@ -139,10 +140,11 @@ async def test_visit_across_two_processes_via_redis(require_redis: str) -> None:
 async def test_resume_on_the_other_process(require_redis: str) -> None:
     visit = f"x{uuid.uuid4().hex[:10]}"
     async with (
-        signaling_server(require_redis, "node-a") as a,
-        signaling_server(require_redis, "node-b") as b,
+        signaling_server(require_redis, "node-a") as server_a,
+        signaling_server(require_redis, "node-b") as server_b,
         aiohttp.ClientSession() as http,
     ):
+        a, b = server_a.url, server_b.url
         doc, pat = await two_sided_visit(http, a, b, visit)
         token = next(m for m in pat.seen if m["type"] == "join")["resume_token"]
         await pat.ws.close()
@@ -159,10 +161,11 @@ async def test_redis_restart_mid_visit_recovers_without_reconnecting(
 ) -> None:
     visit = f"x{uuid.uuid4().hex[:10]}"
     async with (
-        signaling_server(throwaway_redis.url, "node-a", presence_ttl=3) as a,
-        signaling_server(throwaway_redis.url, "node-b", presence_ttl=3) as b,
+        signaling_server(throwaway_redis.url, "node-a", presence_ttl=3) as server_a,
+        signaling_server(throwaway_redis.url, "node-b", presence_ttl=3) as server_b,
         aiohttp.ClientSession() as http,
     ):
+        a, b = server_a.url, server_b.url
         doc, pat = await two_sided_visit(http, a, b, visit)
         await exchange(doc, pat, "before")
         await throwaway_redis.kill()
@@ -179,6 +182,24 @@ async def test_redis_restart_mid_visit_recovers_without_reconnecting(
             left = [m for m in peer.seen if m["type"] == "presence"]
             assert all(m["participant"]["status"] != "left" for m in left)
             assert not peer.ws.closed
+
+
+async def test_participants_of_a_crashed_process_expire(require_redis: str) -> None:
+    visit = f"x{uuid.uuid4().hex[:10]}"
+    async with (
+        signaling_server(require_redis, "node-a", presence_ttl=1) as server_a,
+        signaling_server(require_redis, "node-b", presence_ttl=1) as server_b,
+        aiohttp.ClientSession() as http,
+    ):
+        doc, _ = await two_sided_visit(http, server_a.url, server_b.url, visit)
+        server_a.crash()  # the patient's process dies without saying goodbye
+        async with asyncio.timeout(20):
+            while True:
+                update = await doc.expect("presence", wait=20)
+                if update["participant"]["status"] == "left":
+                    break
+        assert update["participant"]["participant_id"] == "pat"
+        assert not doc.ws.closed
 
 
 async def until_relayed(doc: Peer, pat: Peer) -> None:
