@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from telehealth.records.models import AffectedSide, Patient, Role, User, Visit, VisitState
+from telehealth.records.models import AffectedSide, Role, User, Visit, VisitState
 from telehealth.records.review import PatientBrief
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
@@ -73,11 +73,6 @@ class PatientPatch(In):
 
 class PatientOut(PatientBrief):
     created_at: datetime
-
-    @classmethod
-    def of(cls, p: Patient) -> PatientOut:
-        """Serialize a patient row (the review brief plus when it was registered)."""
-        return cls(**PatientBrief.of(p).model_dump(), created_at=p.created_at)
 
 
 class PatientList(BaseModel):
@@ -216,14 +211,8 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, u: User) -> UserOut:
-        """Serialize a user row (never the hash)."""
-        return cls(
-            id=u.id,
-            username=u.username,
-            display_name=u.display_name,
-            role=u.role,
-            disabled=u.disabled,
-        )
+        """Serialize a user row (the model has no hash field, so the hash is never read)."""
+        return cls.model_validate(u, from_attributes=True)
 
 
 class UserList(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -142,16 +142,9 @@ class PatientBrief(BaseModel):
     affected_side: AffectedSide
 
     @classmethod
-    def of(cls, p: Patient) -> PatientBrief:
-        """Serialize a patient row."""
-        return cls(
-            id=p.id,
-            mrn=p.mrn,
-            given_name=p.given_name,
-            family_name=p.family_name,
-            birth_date=p.birth_date,
-            affected_side=p.affected_side,
-        )
+    def of(cls, p: Patient) -> Self:
+        """Serialize a patient row (subclasses read their extra fields from the row too)."""
+        return cls.model_validate(p, from_attributes=True)
 
 
 class VisitBrief(BaseModel):
