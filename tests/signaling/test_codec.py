@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 
 import pytest
 
@@ -23,7 +24,7 @@ from telehealth.signaling.codec import (
     decode_frame,
     encode_frame,
 )
-from telehealth.signaling.messages import REGISTRY, Direction, ErrorCode, IceCandidate, Offer
+from telehealth.signaling.messages import REGISTRY, Direction, Error, ErrorCode, IceCandidate, Offer
 
 
 def test_registry_has_every_protocol_type() -> None:
@@ -119,3 +120,14 @@ def test_resume_tokens_are_bound_to_secret_and_expiry() -> None:
     assert tokens.verify(b"o" * 16, token, now=1000) is None
     body, _, mac = token.partition(".")
     assert tokens.verify(b"k" * 16, body + "x." + mac, now=1000) is None
+
+
+@pytest.mark.parametrize("bad_id", ["a b", "x/../y", "é", "id\x00", "<script>"])
+def test_an_id_with_disallowed_characters_gets_an_error_frame_without_echoing_it(bad_id: str) -> None:
+    frame = '{"type":"offer","v":1,"id":%s,"peer":"p","sdp":"v=0"}' % json.dumps(bad_id)
+    with pytest.raises(ProtocolError) as caught:
+        decode_client(frame, 65536)
+    assert caught.value.code is ErrorCode.INVALID_MESSAGE
+    # The error frame is built from the ref: it must itself be a valid message.
+    assert caught.value.ref is None
+    Error(code=caught.value.code, message=caught.value.message, ref=caught.value.ref)
