@@ -124,7 +124,7 @@ def test_resume_tokens_are_bound_to_secret_and_expiry() -> None:
 
 @pytest.mark.parametrize("bad_id", ["a b", "x/../y", "é", "id\x00", "<script>"])
 def test_an_id_with_disallowed_characters_gets_an_error_frame_without_echoing_it(bad_id: str) -> None:
-    frame = '{"type":"offer","v":1,"id":%s,"peer":"p","sdp":"v=0"}' % json.dumps(bad_id)
+    frame = json.dumps({"type": "offer", "v": 1, "id": bad_id, "peer": "p", "sdp": "v=0"})
     with pytest.raises(ProtocolError) as caught:
         decode_client(frame, 65536)
     assert caught.value.code is ErrorCode.INVALID_MESSAGE
