@@ -89,9 +89,10 @@ def _signaling(app: web.Application, settings: Settings) -> None:
 def create_app(settings: Settings) -> web.Application:
     """Build the web application for these settings."""
     app = web.Application(
-        middlewares=[security_headers, error_middleware, access_middleware],
+        middlewares=[error_middleware, access_middleware],
         client_max_size=MAX_REQUEST_BYTES,
     )
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[THROTTLE] = Throttle(limit=settings.login_max_failures)
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
