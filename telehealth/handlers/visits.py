@@ -57,12 +57,13 @@ class VisitsHandler(Handler):
         self,
         actor: Actor,
         *,
-        window: tuple[datetime, datetime],
+        day: date | None,
+        tz_offset_minutes: int,
         clinician_id: uuid.UUID | None,
         patient_id: uuid.UUID | None,
     ) -> Sequence[Visit]:
-        """Visits in a time window, optionally one clinician's or one patient's."""
-        start, end = window
+        """Visits of the caller's local day (today by default), or a patient's whole history."""
+        start, end = day_window(day, tz_offset_minutes, whole_history=patient_id is not None)
         async with self.work(actor) as uow:
             found = await visits.list_visits(
                 uow.db, start=start, end=end, clinician_id=clinician_id, patient_id=patient_id

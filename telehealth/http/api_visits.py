@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from telehealth.handlers.visits import VisitChanges, day_window
+from telehealth.handlers.visits import VisitChanges
 from telehealth.http.access import CARE_TEAM, STAFF, actor, allow, principal
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body, parse_query
@@ -41,7 +41,8 @@ async def list_(request: web.Request) -> web.Response:
     q = parse_query(request, VisitQuery)
     found = await request.app[HANDLERS].visits.list(
         actor(request),
-        window=day_window(q.day, q.tz_offset_minutes, whole_history=q.patient_id is not None),
+        day=q.day,
+        tz_offset_minutes=q.tz_offset_minutes,
         clinician_id=principal(request).user_id if q.mine else None,
         patient_id=q.patient_id,
     )
