@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from telehealth.signaling.turn import TURN_TTL_SECONDS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,19 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration; every field has a default that runs on a laptop."""
@@ -49,6 +64,9 @@ class Settings:
     database_url: str
     media_dir: Path
     secret_key: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
     redis_url: str | None = None
     public_url: str | None = None
     web_dir: Path = PROJECT_ROOT / "web"
@@ -61,7 +79,7 @@ class Settings:
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
-    turn_ttl_seconds: int = 3600
+    turn_ttl_seconds: int = TURN_TTL_SECONDS
     trusted_origins: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -69,6 +87,12 @@ class Settings:
             raise ValueError("session timeouts must be positive and absolute >= idle")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("TURN urls need TELEHEALTH_TURN_SECRET (time-limited HMAC credentials)")
+        if not 0 < self.port < 65536:
+            raise ValueError("TELEHEALTH_PORT must be a TCP port (1-65535)")
+        if self.log_level not in _LOG_LEVELS:
+            raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.turn_ttl_seconds <= 0:
+            raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,11 +112,15 @@ class Settings:
             database_url=database_url,
             media_dir=Path(env.get("TELEHEALTH_MEDIA_DIR", str(var_dir / "media"))).resolve(),
             secret_key=secret_key,
+            host=env.get("TELEHEALTH_HOST") or "127.0.0.1",
+            port=_int(env, "TELEHEALTH_PORT", 8080),
+            log_level=(env.get("TELEHEALTH_LOG_LEVEL") or "INFO").strip().upper(),
             redis_url=_secret(env, "TELEHEALTH_REDIS_URL"),
             public_url=env.get("TELEHEALTH_PUBLIC_URL") or None,
             secure_cookies=_bool(env.get("TELEHEALTH_SECURE_COOKIES"), False),
             stun_urls=urls("TELEHEALTH_STUN_URLS"),
             turn_urls=urls("TELEHEALTH_TURN_URLS"),
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
+            turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
         )

@@ -14,7 +14,7 @@ from telehealth.signaling import (
     Role,
     SignalingSettings,
     ice_servers,
-    tokens,
+    resumetoken,
     turn_credentials,
 )
 from telehealth.signaling.codec import (
@@ -113,13 +113,13 @@ def test_ice_servers_carry_no_static_password() -> None:
 
 def test_resume_tokens_are_bound_to_secret_and_expiry() -> None:
     ident = Identity("p1", Role.PATIENT, "Pat", "v1", None, "drwho")
-    token = tokens.issue(b"k" * 16, ident, epoch=7, lifetime=60, now=1000)
-    claim = tokens.verify(b"k" * 16, token, now=1059)
+    token = resumetoken.issue(b"k" * 16, ident, epoch=7, lifetime=60, now=1000)
+    claim = resumetoken.verify(b"k" * 16, token, now=1059)
     assert claim is not None and claim.identity == ident and claim.epoch == 7
-    assert tokens.verify(b"k" * 16, token, now=1061) is None
-    assert tokens.verify(b"o" * 16, token, now=1000) is None
+    assert resumetoken.verify(b"k" * 16, token, now=1061) is None
+    assert resumetoken.verify(b"o" * 16, token, now=1000) is None
     body, _, mac = token.partition(".")
-    assert tokens.verify(b"k" * 16, body + "x." + mac, now=1000) is None
+    assert resumetoken.verify(b"k" * 16, body + "x." + mac, now=1000) is None
 
 
 @pytest.mark.parametrize("bad_id", ["a b", "x/../y", "é", "id\x00", "<script>"])
