@@ -1,0 +1,85 @@
+"""A bounded pool of worker processes, each holding one loaded Face Mesh model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from telehealth.analysis.landmarks import Detection, Detector
+
+log = logging.getLogger(__name__)
+
+_detector: Detector | None = None  # one per worker process, loaded by the initializer
+
+
+def _init_worker() -> None:
+    """Load the model once when the worker process starts."""
+    global _detector
+    _detector = Detector()
+
+
+def _detect_in_worker(data: bytes) -> Detection:
+    """Decode and detect in the worker (runs in the child process)."""
+    if _detector is None:  # pragma: no cover - the initializer always ran
+        raise RuntimeError("worker not initialised")
+    return _detector.detect_bytes(data)
+
+
+def _warm(delay: float) -> int:
+    """Keep a worker busy briefly so that a batch of these starts every worker (and loads every model)."""
+    time.sleep(delay)
+    return multiprocessing.current_process().pid or 0
+
+
+class LandmarkPool:
+    """Landmark detection off the event loop: ``workers`` processes, at most ``max_pending`` jobs queued."""
+
+    def __init__(self, workers: int = 1, max_pending: int = 8) -> None:
+        if workers < 1 or max_pending < workers:
+            raise ValueError("need workers >= 1 and max_pending >= workers")
+        self.workers = workers
+        # Bounds what waits inside the executor (its own queue is unbounded); callers wait here instead.
+        self._slots = asyncio.Semaphore(max_pending)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the server process has threads (executors, database drivers) that fork would copy.
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+
+    async def start(self) -> list[int]:
+        """Start every worker and load its model now, so the first still is not slow; returns worker pids."""
+        self._executor = self._new_executor()
+        loop = asyncio.get_running_loop()
+        pids = await asyncio.gather(*(loop.run_in_executor(self._executor, _warm, 0.2) for _ in range(self.workers)))
+        return sorted(set(pids))
+
+    async def detect(self, data: bytes) -> Detection:
+        """Landmarks of one encoded still, computed in a worker process."""
+        async with self._slots:
+            if self._executor is None:
+                raise RuntimeError("landmark pool not started")
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(self._executor, _detect_in_worker, data)
+            except BrokenProcessPool:
+                # A worker died (out of memory, a native crash): report this still, replace the pool.
+                log.exception("landmark worker died; restarting the pool")
+                broken, self._executor = self._executor, self._new_executor()
+                await asyncio.to_thread(broken.shutdown, wait=False, cancel_futures=True)
+                return Detection("error", 0, 0, error="landmark worker crashed")
+
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (for memory figures)."""
+        procs = getattr(self._executor, "_processes", None) or {}
+        return sorted(int(pid) for pid in procs)
+
+    async def close(self) -> None:
+        """Stop the workers (waits for running jobs; queued ones are cancelled)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
