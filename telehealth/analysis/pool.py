@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from telehealth.analysis.landmarks import Detection, Detector
+from telehealth.analysis.still import StillResult, measure_bytes
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,11 @@ def _init_worker() -> None:
     _detector = Detector()
 
 
-def _detect_in_worker(data: bytes) -> Detection:
-    """Decode and detect in the worker (runs in the child process)."""
+def _measure_in_worker(data: bytes) -> StillResult:
+    """Decode, detect and measure in the worker (runs in the child process)."""
     if _detector is None:  # pragma: no cover - the initializer always ran
         raise RuntimeError("worker not initialised")
-    return _detector.detect_bytes(data)
+    return measure_bytes(_detector, data)
 
 
 def _warm(delay: float) -> int:
@@ -58,20 +59,20 @@ class LandmarkPool:
         pids = await asyncio.gather(*(loop.run_in_executor(self._executor, _warm, 0.2) for _ in range(self.workers)))
         return sorted(set(pids))
 
-    async def detect(self, data: bytes) -> Detection:
-        """Landmarks of one encoded still, computed in a worker process."""
+    async def measure(self, data: bytes) -> StillResult:
+        """Landmarks and own-scale metrics of one encoded still, computed in a worker process."""
         async with self._slots:
             if self._executor is None:
                 raise RuntimeError("landmark pool not started")
             loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(self._executor, _detect_in_worker, data)
+                return await loop.run_in_executor(self._executor, _measure_in_worker, data)
             except BrokenProcessPool:
                 # A worker died (out of memory, a native crash): report this still, replace the pool.
                 log.exception("landmark worker died; restarting the pool")
                 broken, self._executor = self._executor, self._new_executor()
                 await asyncio.to_thread(broken.shutdown, wait=False, cancel_futures=True)
-                return Detection("error", 0, 0, error="landmark worker crashed")
+                return StillResult(Detection("error", 0, 0, error="landmark worker crashed"), None, 0.0)
 
     def pids(self) -> list[int]:
         """Process ids of the live workers (for memory figures)."""
