@@ -126,8 +126,10 @@ def measure(points: Points, mm_per_px: float) -> StillMetrics:
         out["commissure_excursion"][side] = excursion
         ratio = max(-1.0, min(1.0, rise / excursion)) if excursion > 0 else 0.0
         out["smile_angle"][side] = 90.0 + math.degrees(math.asin(ratio))
-        out["commissure_height"][side] = float(corner[1])
-        out["lower_lip_height"][side] = _v_at(lip, float(corner[0]) / 2.0)
+        # Both referenced to nearby points, not to the pupils 60-80 mm away: the iris scale's noise
+        # (about 1 %) would otherwise swamp the millimetre changes these are read for.
+        out["commissure_height"][side] = rise
+        out["lower_lip_height"][side] = _v_at(lip, float(corner[0]) / 2.0) - float(corner[1])
         out["dental_show"][side] = _shoelace(_clip_half(mouth, -1.0 if side == "right" else 1.0))
     sides = {name: SideValues(right=vals["right"], left=vals["left"]) for name, vals in out.items()}
     difference = sides["commissure_height"]["right"] - sides["commissure_height"]["left"]

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from telehealth.analysis.landmarks import Detection, Detector
+from telehealth.analysis.landmarks import DEFAULT_RUNS, Detection, Detector
 from telehealth.analysis.still import StillResult, measure_bytes
 
 log = logging.getLogger(__name__)
@@ -17,10 +17,10 @@ log = logging.getLogger(__name__)
 _detector: Detector | None = None  # one per worker process, loaded by the initializer
 
 
-def _init_worker() -> None:
+def _init_worker(runs: int) -> None:
     """Load the model once when the worker process starts."""
     global _detector
-    _detector = Detector()
+    _detector = Detector(runs)
 
 
 def _measure_in_worker(data: bytes) -> StillResult:
@@ -39,10 +39,11 @@ def _warm(delay: float) -> int:
 class LandmarkPool:
     """Landmark detection off the event loop: ``workers`` processes, at most ``max_pending`` jobs queued."""
 
-    def __init__(self, workers: int = 1, max_pending: int = 8) -> None:
+    def __init__(self, workers: int = 1, max_pending: int = 8, runs: int = DEFAULT_RUNS) -> None:
         if workers < 1 or max_pending < workers:
             raise ValueError("need workers >= 1 and max_pending >= workers")
         self.workers = workers
+        self.runs = runs
         # Bounds what waits inside the executor (its own queue is unbounded); callers wait here instead.
         self._slots = asyncio.Semaphore(max_pending)
         self._executor: ProcessPoolExecutor | None = None
@@ -50,11 +51,16 @@ class LandmarkPool:
     def _new_executor(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server process has threads (executors, database drivers) that fork would copy.
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.runs,))
 
-    async def start(self) -> list[int]:
-        """Start every worker and load its model now, so the first still is not slow; returns worker pids."""
+    def start(self) -> None:
+        """Create the executor; worker processes start (and load the model) on the first job or :meth:`warm`."""
         self._executor = self._new_executor()
+
+    async def warm(self) -> list[int]:
+        """Start every worker and load its model now, so the first still is not slow; returns worker pids."""
+        if self._executor is None:
+            raise RuntimeError("landmark pool not started")
         loop = asyncio.get_running_loop()
         pids = await asyncio.gather(*(loop.run_in_executor(self._executor, _warm, 0.2) for _ in range(self.workers)))
         return sorted(set(pids))

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -154,29 +154,40 @@ class AnalysisService:
         *,
         workers: int = 1,
         queue_size: int = 256,
+        warm: bool = True,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._store = store
         self.pool = LandmarkPool(workers=workers, max_pending=2 * workers)
         self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue(queue_size)
         self._consumers: list[asyncio.Task[None]] = []
+        self._warm = warm
+        self._warm_task: asyncio.Task[list[int]] | None = None
         self._model_version = model_version()
 
     async def start(self) -> None:
-        """Start the workers (models loaded) and the consumers of the queue."""
-        await self.pool.start()
+        """Start the consumers of the queue, and (``warm``) the workers in the background.
+
+        Loading the model takes seconds per worker: warming in the background keeps the app's
+        startup fast while the first still is not delayed; without ``warm`` (tests that do not
+        measure) no worker process starts until a still is measured.
+        """
+        self.pool.start()
+        if self._warm:
+            self._warm_task = asyncio.create_task(self.pool.warm(), name="analysis-warm")
         self._consumers = [
             asyncio.create_task(self._consume(), name=f"analysis-consumer-{i}") for i in range(self.pool.workers * 2)
         ]
 
     async def stop(self) -> None:
         """Cancel the consumers (stills still queued stay unmeasured) and stop the workers."""
-        for task in self._consumers:
+        tasks = [*self._consumers, *([self._warm_task] if self._warm_task else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._consumers:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._consumers = []
+        self._consumers, self._warm_task = [], None
         await self.pool.close()
 
     def enqueue(self, media_id: uuid.UUID) -> bool:
@@ -269,10 +280,14 @@ class AnalysisService:
 ANALYSIS: web.AppKey[AnalysisService] = web.AppKey("analysis")
 
 
-async def analysis_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx entry: start the landmark workers after the database, stop them at shutdown."""
-    service = AnalysisService(app[SESSIONMAKER], app[MEDIA_STORE])
-    await service.start()
-    app[ANALYSIS] = service
-    yield
-    await service.stop()
+def analysis_context(*, workers: int = 1, warm: bool = True) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx entry, appended after the database's: the service starts after it and stops before it."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        service = AnalysisService(app[SESSIONMAKER], app[MEDIA_STORE], workers=workers, warm=warm)
+        await service.start()
+        app[ANALYSIS] = service
+        yield
+        await service.stop()
+
+    return context

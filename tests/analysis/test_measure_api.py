@@ -35,7 +35,7 @@ def analysis_app(settings: Settings) -> web.Application:
     """The real app plus the analysis routes and pool (wired here until app.py registers them)."""
     app = create_app(settings)
     app.router.add_routes(api_analysis.routes)
-    app.cleanup_ctx.append(analysis_context)
+    app.cleanup_ctx.append(analysis_context(workers=1, warm=True))
     return app
 
 
@@ -192,3 +192,10 @@ async def test_the_trend_follows_a_patient_across_visits_and_only_staff_read_it(
     assert [t.patient_id for t in trend_views] == [patient_id]
     missing = await client.get(f"/api/visits/{uuid.uuid4()}/measurements")
     assert missing.status == 404
+
+    # The patient's own join link gives no access to the measurements of their visit.
+    token = (await (await client.post(f"/api/visits/{new_visit}/join-link")).json())["token"]
+    bearer = (await (await client.post(f"/api/join/{token}/session", json={})).json())["token"]
+    patient = {"Authorization": f"Bearer {bearer}"}
+    assert (await client.get(f"/api/visits/{new_visit}/measurements", headers=patient)).status == 403
+    assert (await client.get(f"/api/patients/{patient_id}/measurements/trend", headers=patient)).status == 403

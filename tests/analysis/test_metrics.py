@@ -26,10 +26,10 @@ def test_a_frontal_face_reads_its_known_millimetres() -> None:
     assert m["palpebral_fissure_height"] == pytest.approx({"right": 8.5, "left": 10.5})
     assert m["commissure_excursion"] == pytest.approx({"right": math.hypot(25, 8), "left": math.hypot(25, 12)})
     assert m["smile_angle"]["right"] == pytest.approx(90 + math.degrees(math.asin(8 / math.hypot(25, 8))))
-    assert m["commissure_height"] == pytest.approx({"right": 72.0, "left": 68.0})
-    assert m["lower_lip_height"] == pytest.approx({"right": 76.0, "left": 74.0})
+    assert m["commissure_height"] == pytest.approx({"right": 8.0, "left": 12.0})
+    assert m["lower_lip_height"] == pytest.approx({"right": 4.0, "left": 6.0})
     assert m["dental_show"] == pytest.approx({"right": 72.0, "left": 72.0})
-    assert measure(points, scale.mm_per_px).commissure_height_difference == pytest.approx(4.0)
+    assert measure(points, scale.mm_per_px).commissure_height_difference == pytest.approx(-4.0)
 
 
 def test_head_roll_does_not_change_any_measurement() -> None:
