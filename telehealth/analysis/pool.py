@@ -66,19 +66,29 @@ class LandmarkPool:
         return sorted(set(pids))
 
     async def measure(self, data: bytes) -> StillResult:
-        """Landmarks and own-scale metrics of one encoded still, computed in a worker process."""
+        """Landmarks and own-scale metrics of one encoded still, computed in a worker process.
+
+        A dead worker (out of memory, a native crash) breaks the whole executor: it is replaced and
+        the still tried once more; a still that breaks it twice is an ``error`` reading.
+        """
         async with self._slots:
-            if self._executor is None:
-                raise RuntimeError("landmark pool not started")
             loop = asyncio.get_running_loop()
-            try:
-                return await loop.run_in_executor(self._executor, _measure_in_worker, data)
-            except BrokenProcessPool:
-                # A worker died (out of memory, a native crash): report this still, replace the pool.
-                log.exception("landmark worker died; restarting the pool")
-                broken, self._executor = self._executor, self._new_executor()
-                await asyncio.to_thread(broken.shutdown, wait=False, cancel_futures=True)
-                return StillResult(Detection("error", 0, 0, error="landmark worker crashed"), None, 0.0)
+            for _ in range(2):
+                executor = self._executor
+                if executor is None:
+                    raise RuntimeError("landmark pool not started")
+                try:
+                    return await loop.run_in_executor(executor, _measure_in_worker, data)
+                except BrokenProcessPool:
+                    log.warning("a landmark worker died; replacing the pool")
+                    await self._replace(executor)
+        return StillResult(Detection("error", 0, 0, error="the landmark worker crashed on this still"), None, 0.0)
+
+    async def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """Swap in a new executor (once, however many jobs saw the old one break) and discard the old one."""
+        if self._executor is broken:
+            self._executor = self._new_executor()
+        await asyncio.to_thread(broken.shutdown, wait=False, cancel_futures=True)
 
     def pids(self) -> list[int]:
         """Process ids of the live workers (for memory figures)."""
