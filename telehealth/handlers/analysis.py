@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
+import numpy as np
 from aiohttp import web
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.analysis.landmarks import CODE_VERSION, MODEL, model_version
@@ -94,6 +96,8 @@ class VisitMeasurements:
     stills: list[measurements.MeasuredStill]
     used_media: dict[str, uuid.UUID]
     analysis: VisitAnalysis
+    landmarks: dict[uuid.UUID, NDArray[np.float64]]
+    """Latest landmarks per measured media file (image pixels), when asked for (the overlay)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,13 +260,25 @@ class AnalysisService:
         log.info("measured media %s: %s in %.0f ms", media.id, reading.status.value, reading.total_ms)
         return row
 
-    async def visit_measurements(self, visit_id: uuid.UUID, actor: audit.Actor) -> VisitMeasurements:
+    async def visit_measurements(
+        self, visit_id: uuid.UUID, actor: audit.Actor, *, with_landmarks: bool = False
+    ) -> VisitMeasurements:
         """A visit's stills, readings and computed numbers (audited as a view of the patient's record)."""
         async with UnitOfWork(self._sessionmaker, actor) as uow:
             visit, patient, stills = await measurements.visit_stills(uow.db, visit_id)
             uow.audit("view_measurements", object_type="visit", object_id=visit.id, patient_id=patient.id)
-        used, result = await asyncio.to_thread(_analyse, stills, recorded_side(patient))
-        return VisitMeasurements(visit, patient, stills, used, result)
+
+        def compute() -> tuple[dict[str, uuid.UUID], VisitAnalysis, dict[uuid.UUID, NDArray[np.float64]]]:
+            used, result = _analyse(stills, recorded_side(patient))
+            points = {
+                s.media.id: measurements.unpack_landmarks(s.measurement.landmarks)
+                for s in stills
+                if with_landmarks and s.measurement is not None and s.measurement.landmarks is not None
+            }
+            return used, result, points
+
+        used, result, points = await asyncio.to_thread(compute)
+        return VisitMeasurements(visit, patient, stills, used, result, points)
 
     async def patient_trend(self, patient_id: uuid.UUID, actor: audit.Actor) -> PatientTrend:
         """A patient's key measurements across all visits (audited)."""

@@ -26,8 +26,8 @@ async def visit_measurements(request: web.Request) -> web.Response:
     """Measurements of a visit (audited)."""
     vid = path_uuid(request, "visit_id")
     q = parse_query(request, MeasurementQuery)
-    result = await request.app[ANALYSIS].visit_measurements(vid, actor(request))
-    return ok(VisitMeasurementsOut.of(result, q.landmarks))
+    result = await request.app[ANALYSIS].visit_measurements(vid, actor(request), with_landmarks=q.landmarks)
+    return ok(VisitMeasurementsOut.of(result))
 
 
 @routes.get("/api/patients/{patient_id}/measurements/trend")

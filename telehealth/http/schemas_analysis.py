@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel
 
 from telehealth.analysis.frame import Scale
@@ -13,7 +15,7 @@ from telehealth.analysis.metrics import METRIC_UNITS, SideValues
 from telehealth.analysis.visit import StepResult
 from telehealth.handlers.analysis import PatientTrend, VisitMeasurements
 from telehealth.http.schemas import In
-from telehealth.records.measurements import MeasuredStill, unpack_landmarks
+from telehealth.records.measurements import MeasuredStill
 from telehealth.records.models import AffectedSide, MeasurementStatus, Provenance
 
 
@@ -63,14 +65,14 @@ class StillOut(BaseModel):
     measurement: ReadingOut | None
 
     @classmethod
-    def of(cls, s: MeasuredStill, with_landmarks: bool) -> StillOut:
-        """Serialize a still with its latest reading (landmarks as [x, y] pixels, 0.1 px, when asked)."""
+    def of(cls, s: MeasuredStill, landmarks: NDArray[np.float64] | None) -> StillOut:
+        """Serialize a still with its latest reading (landmarks as [x, y] pixels, 0.1 px, when given)."""
         m = s.measurement
         reading = None
         if m is not None:
             points = None
-            if with_landmarks and m.landmarks is not None:
-                points = [[round(float(x), 1), round(float(y), 1)] for x, y, _ in unpack_landmarks(m.landmarks)]
+            if landmarks is not None:
+                points = [[round(float(x), 1), round(float(y), 1)] for x, y, _ in landmarks]
             reading = ReadingOut(
                 id=m.id,
                 status=m.status,
@@ -147,7 +149,7 @@ class VisitMeasurementsOut(BaseModel):
     eface: dict[str, EfaceItemOut]
 
     @classmethod
-    def of(cls, v: VisitMeasurements, with_landmarks: bool) -> VisitMeasurementsOut:
+    def of(cls, v: VisitMeasurements) -> VisitMeasurementsOut:
         """Serialize a visit's measurements."""
         a = v.analysis
         return cls(
@@ -158,7 +160,7 @@ class VisitMeasurementsOut(BaseModel):
             affected_side_source=a.affected_source,
             units=dict(METRIC_UNITS),
             scale=ScaleOut.of(a.scale) if a.scale else None,
-            stills=[StillOut.of(s, with_landmarks) for s in v.stills],
+            stills=[StillOut.of(s, v.landmarks.get(s.media.id)) for s in v.stills],
             steps={step: StepOut.of(v.used_media[step], r) for step, r in a.steps.items()},
             eface={k: EfaceItemOut(value=i.value, basis=i.basis) for k, i in a.eface.items()},
         )
