@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telehealth.records import captures, patients, visits
 from telehealth.records.mediastore import MediaStore
 from telehealth.records.models import AffectedSide, CaptureKind, CaptureStatus, Patient, Provenance, Visit
+from telehealth.records.quality import CaptureQuality
 
 STILL_SIZE = (360, 480)
 THUMB_SIZE = (90, 120)
@@ -127,7 +128,7 @@ async def seed_visit(
         )
         take.status = CaptureStatus.STORED
         if flags and step in flags:
-            take.quality = {"flags": flags[step]}
+            take.quality = CaptureQuality(source="device", flags=flags[step]).to_json()
         png = still_png(step, tint)
         w, h = STILL_SIZE
         m = await captures.add_media(

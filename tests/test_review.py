@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth.capture import default_protocol
 from telehealth.records import captures
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.records.models import AuditEvent, CaptureKind, Provenance
-from telehealth.records.review import DEFAULT_STEPS
 from telehealth.settings import Settings
 from tests.conftest import Staff, login
 from tests.review_seed import SeededVisit, make_patient, seed_visit, still_png
@@ -107,7 +107,7 @@ async def test_montage_shows_every_protocol_step_with_provenance_flags_and_retak
         )
     await login(client, "reviewer")
     data = await (await client.get(f"/api/visits/{v.id}/montage")).json()
-    assert [s["step_id"] for s in data["steps"]] == [step for step, _ in DEFAULT_STEPS]
+    assert [s["step_id"] for s in data["steps"]] == [step.id for step in default_protocol().steps]
     steps = {s["step_id"]: s for s in data["steps"]}
     rest = steps["rest"]["still"]
     assert rest["capture_id"] == str(retake.id) and rest["earlier_takes"] == 1

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,10 +22,11 @@ from telehealth.records import captures
 from telehealth.records.errors import DomainError
 from telehealth.records.mediastore import MediaStore
 from telehealth.records.models import CaptureStatus, Provenance
+from telehealth.records.quality import CaptureQuality
 from telehealth.records.types import utcnow
 
 from .protocol import MAX_CLIP_SECONDS, ProtocolStep
-from .quality import QUALITY_VERSION, assess_still_bytes
+from .quality import assess_still_bytes
 from .result import CaptureUnavailable, StillImage, StillScores
 from .serverpeer import PeerState, ServerCapturePeer
 
@@ -62,7 +63,7 @@ class StillCut:
 
     image: StillImage
     scores: StillScores
-    quality: dict[str, Any]
+    quality: CaptureQuality
 
 
 class CaptureRunner:
@@ -199,13 +200,13 @@ class CaptureRunner:
                 )
                 capture.status = CaptureStatus.STORED
                 if not device_first:
-                    capture.quality = {
-                        "version": QUALITY_VERSION,
-                        "source": "stream",
-                        "preroll_seconds": round(clip.preroll, 2),
-                        "postroll_seconds": round(self._postroll, 2),
-                        "resolution_changed": clip.resolution_changed,
-                    }
+                    capture.quality = CaptureQuality(
+                        source="stream",
+                        preroll_seconds=round(clip.preroll, 2),
+                        postroll_seconds=round(self._postroll, 2),
+                        resolution_changed=clip.resolution_changed,
+                        flags=["resolution_changed"] if clip.resolution_changed else [],
+                    ).to_json()
             log.info(
                 "visit %s step %s: clip stored (%.1f s, %d frames)",
                 self.visit_id,
@@ -232,7 +233,7 @@ class CaptureRunner:
                 capture = await captures.get_capture(db, capture_id)
                 if capture.status is CaptureStatus.PENDING:
                     capture.status = CaptureStatus.FAILED
-                    capture.quality = {"version": QUALITY_VERSION, "source": "stream", "error": reason}
+                    capture.quality = CaptureQuality(source="stream", error=reason).to_json()
         except Exception:
             log.exception("could not mark capture %s failed", capture_id)
             return
