@@ -44,7 +44,7 @@ from .events import CaptureChange, CaptureListener, notify
 from .schemas import CaptureStatusOut, ProtocolOut, TakeOut, TakeResultOut, by_capture
 from .series import visit_steps
 
-__all__ = ["CaptureTakes", "ConsentRequired", "PeerElsewhere", "capturable", "consented"]
+__all__ = ["CaptureTakes", "ConsentRequired", "PeerElsewhere", "capturable", "consented", "store_still_take"]
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,9 @@ class CaptureTakes:
             runner = self._local(visit)
             cut = await runner.cut_still(step, click) if runner is not None and step.still else None
             async with UnitOfWork(self._sessionmaker, actor) as uow:
-                still = await self._store_still(uow.db, visit_id, step, cut, by) if step.still else None
+                still = None
+                if step.still:
+                    still = _Made(*await store_still_take(uow.db, self._store, visit_id, step.id, cut, by))
                 clip = None
                 if step.clip:
                     take = await captures.new_take(
@@ -275,37 +277,6 @@ class CaptureTakes:
             runner.cut_clip_later(step, clip.take.id, click, by)
         await self.changed(visit_id, CaptureChange.TAKE)
         return TakeResultOut(step_id=step.id, still=_out(still), clip=_out(clip))
-
-    async def _store_still(
-        self, db: AsyncSession, visit_id: uuid.UUID, step: ProtocolStep, cut: StillCut | None, by: uuid.UUID | None
-    ) -> _Made:
-        take = await captures.new_take(db, visit_id=visit_id, step_id=step.id, kind=CaptureKind.STILL, created_by=by)
-        media: list[MediaFile] = []
-        if cut is not None:
-            image = cut.image
-            for content, info, primary in (
-                (
-                    image.data,
-                    captures.MediaInfo(image.content_type, Provenance.STREAM, image.width, image.height),
-                    True,
-                ),
-                (image.thumbnail, captures.MediaInfo(image.thumbnail_content_type, Provenance.STREAM), False),
-            ):
-                media.append(
-                    await captures.add_media(
-                        db,
-                        self._store,
-                        visit_id=visit_id,
-                        capture_id=take.id,
-                        content=content,
-                        info=info,
-                        primary=primary,
-                        thumbnail=not primary,
-                        created_by=by,
-                    )
-                )
-            take.status, take.quality = CaptureStatus.STORED, cut.quality.to_json()
-        return _Made(take, media)
 
     async def skip(
         self, visit_id: uuid.UUID, step_id: str, reason: str, actor: audit.Actor, by: uuid.UUID | None
@@ -358,6 +329,34 @@ class CaptureTakes:
             steps=visit_steps(protocol.steps if protocol else (), takes, media, notes),
             complete=protocol is not None and _complete(protocol, takes),
         )
+
+
+async def store_still_take(
+    db: AsyncSession, store: MediaStore, visit_id: uuid.UUID, step_id: str, cut: StillCut | None, by: uuid.UUID | None
+) -> tuple[Capture, list[MediaFile]]:
+    """A new still take (superseding the step's last); with a cut from the stream, stored now, else pending."""
+    take = await captures.new_take(db, visit_id=visit_id, step_id=step_id, kind=CaptureKind.STILL, created_by=by)
+    media: list[MediaFile] = []
+    if cut is not None:
+        image = cut.image
+        full = captures.MediaInfo(image.content_type, Provenance.STREAM, image.width, image.height)
+        thumb = captures.MediaInfo(image.thumbnail_content_type, Provenance.STREAM)
+        for content, info, primary in ((image.data, full, True), (image.thumbnail, thumb, False)):
+            media.append(
+                await captures.add_media(
+                    db,
+                    store,
+                    visit_id=visit_id,
+                    capture_id=take.id,
+                    content=content,
+                    info=info,
+                    primary=primary,
+                    thumbnail=not primary,
+                    created_by=by,
+                )
+            )
+        take.status, take.quality = CaptureStatus.STORED, cut.quality.to_json()
+    return take, media
 
 
 def _out(made: _Made | None) -> TakeOut | None:

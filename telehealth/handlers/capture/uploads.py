@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import StreamReader
@@ -30,7 +31,7 @@ from telehealth.settings import Settings
 from .events import CaptureChange, CaptureListener, notify
 from .takes import consented
 
-__all__ = ["MAX_IDEMPOTENCY_KEY", "DeviceUploads"]
+__all__ = ["MAX_IDEMPOTENCY_KEY", "DeviceUploads", "PreparedCopy", "prepare_device_copy", "store_device_copy"]
 
 log = logging.getLogger(__name__)
 
@@ -110,24 +111,6 @@ class DeviceUploads:
         finally:
             await loop.run_in_executor(self._executor, uploads.remove_dir, workdir)
 
-    async def _prepare(
-        self, kind: CaptureKind, ctype: str, raw: Path, workdir: Path
-    ) -> tuple[bytes | Path, bytes | None, CaptureQuality, captures.MediaInfo]:
-        """Re-encode (still) or remux (clip) off the event loop."""
-        loop = asyncio.get_running_loop()
-        if kind is CaptureKind.STILL:
-            still = await loop.run_in_executor(self._executor, uploads.prepare_still, raw, ctype, self.limits)
-            info = captures.MediaInfo("image/png", Provenance.DEVICE, still.width, still.height)
-            return still.png, still.thumbnail, still.quality, info
-        clip = await loop.run_in_executor(
-            self._executor, uploads.prepare_clip, raw, ctype, workdir / "clean", self.limits
-        )
-        quality = CaptureQuality(source="device", width=clip.width, height=clip.height)
-        info = captures.MediaInfo(
-            clip.content_type, Provenance.DEVICE, clip.width, clip.height, clip.duration_ms, clip.frames
-        )
-        return clip.path, None, quality, info
-
     async def _store_upload(
         self,
         capture_id: uuid.UUID,
@@ -140,37 +123,16 @@ class DeviceUploads:
         actor: audit.Actor,
         key: str,
     ) -> tuple[MediaFile, bool]:
-        content, thumbnail, quality, info = await self._prepare(kind, ctype, raw, workdir)
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(
+            self._executor, prepare_device_copy, kind, ctype, raw, workdir / "clean", self.limits
+        )
         try:
             async with UnitOfWork(self._sessionmaker, actor) as uow:
-                db = uow.db
-                capture = await captures.get_capture(db, capture_id)
-                visit = await visits.get_visit(db, capture.visit_id)
-                media = await captures.add_media(
-                    db, self._store, visit_id=visit.id, capture_id=capture_id, content=content, info=info, primary=True
-                )
-                # The id derives from (capture, Idempotency-Key): a concurrent repeat, even in
-                # another process, collides on the primary key instead of adding a second row.
-                media.id = media_id
-                await db.flush()
-                if thumbnail is not None:
-                    await captures.add_media(
-                        db,
-                        self._store,
-                        visit_id=visit.id,
-                        capture_id=capture_id,
-                        content=thumbnail,
-                        info=captures.MediaInfo("image/jpeg", Provenance.DEVICE),
-                        thumbnail=True,
-                    )
-                previous = read_quality(capture.quality)
-                # Keep the stream copy's figures next to the device's: both files stay.
-                stream: CopyQuality | None = None
-                if previous is not None:
-                    stream = previous if previous.source == "stream" else previous.stream
-                capture.status = CaptureStatus.STORED
-                capture.device_missing_at = None  # late, but here: the take is no longer missing it
-                capture.quality = quality.model_copy(update={"stream": _copy_only(stream)}).to_json()
+                capture = await captures.get_capture(uow.db, capture_id)
+                visit = await visits.get_visit(uow.db, capture.visit_id)
+                media = await store_device_copy(uow.db, self._store, capture, prepared, media_id=media_id)
+                info = prepared.info
                 uow.audit(
                     "upload",
                     object_type="media",
@@ -194,6 +156,64 @@ class DeviceUploads:
         log.info("capture %s: device %s stored (%d bytes)", capture_id, kind.value, media.size)
         await notify(self._listener(), visit.id, CaptureChange.UPLOAD_STORED)
         return media, True
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCopy:
+    """A device copy checked and cleaned, ready to store."""
+
+    content: bytes | Path
+    thumbnail: bytes | None
+    quality: CaptureQuality
+    info: captures.MediaInfo
+
+
+def prepare_device_copy(
+    kind: CaptureKind, ctype: str, raw: Path, clean: Path, limits: uploads.UploadLimits
+) -> PreparedCopy:
+    """Re-encode a still (PNG, no metadata) or remux a clip into ``clean``. Blocking: run it in an executor."""
+    if kind is CaptureKind.STILL:
+        still = uploads.prepare_still(raw, ctype, limits)
+        info = captures.MediaInfo("image/png", Provenance.DEVICE, still.width, still.height)
+        return PreparedCopy(still.png, still.thumbnail, still.quality, info)
+    clip = uploads.prepare_clip(raw, ctype, clean, limits)
+    info = captures.MediaInfo(
+        clip.content_type, Provenance.DEVICE, clip.width, clip.height, clip.duration_ms, clip.frames
+    )
+    return PreparedCopy(clip.path, None, CaptureQuality(source="device", width=clip.width, height=clip.height), info)
+
+
+async def store_device_copy(
+    db: AsyncSession, store: MediaStore, capture: Capture, copy: PreparedCopy, *, media_id: uuid.UUID | None = None
+) -> MediaFile:
+    """Store the device copy as the take's primary file (the stream copy stays, demoted); commits with ``db``."""
+    media = await captures.add_media(
+        db, store, visit_id=capture.visit_id, capture_id=capture.id, content=copy.content, info=copy.info, primary=True
+    )
+    if media_id is not None:
+        # The id derives from (capture, Idempotency-Key): a concurrent repeat, even in
+        # another process, collides on the primary key instead of adding a second row.
+        media.id = media_id
+        await db.flush()
+    if copy.thumbnail is not None:
+        await captures.add_media(
+            db,
+            store,
+            visit_id=capture.visit_id,
+            capture_id=capture.id,
+            content=copy.thumbnail,
+            info=captures.MediaInfo("image/jpeg", Provenance.DEVICE),
+            thumbnail=True,
+        )
+    previous = read_quality(capture.quality)
+    # Keep the stream copy's figures next to the device's: both files stay.
+    stream: CopyQuality | None = None
+    if previous is not None:
+        stream = previous if previous.source == "stream" else previous.stream
+    capture.status = CaptureStatus.STORED
+    capture.device_missing_at = None  # late, but here: the take is no longer missing it
+    capture.quality = copy.quality.model_copy(update={"stream": _copy_only(stream)}).to_json()
+    return media
 
 
 def _copy_only(quality: CopyQuality | None) -> CopyQuality | None:
