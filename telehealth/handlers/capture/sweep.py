@@ -49,6 +49,7 @@ class DeviceCopySweep:
             overdue = await captures.overdue_device_copies(db, now - self.timeout)
         if not overdue:
             return 0
+        waited = int(self.timeout.total_seconds())
         async with UnitOfWork(self._sessionmaker, SYSTEM) as uow:
             for found, patient_id in overdue:
                 take = await captures.get_capture(uow.db, found.id)
@@ -60,7 +61,7 @@ class DeviceCopySweep:
                     object_type="capture",
                     object_id=take.id,
                     patient_id=patient_id,
-                    detail={"step_id": take.step_id, "kind": take.kind.value, "after_seconds": self.timeout.seconds},
+                    detail={"step_id": take.step_id, "kind": take.kind.value, "after_seconds": waited},
                 )
         visits = {c.visit_id for c, _ in overdue}
         log.info("device copy missing on %d takes of %d visits", len(overdue), len(visits))
