@@ -52,16 +52,18 @@ class DeviceCopySweep:
         waited = int(self.timeout.total_seconds())
         async with UnitOfWork(self._sessionmaker, SYSTEM) as uow:
             for found, patient_id in overdue:
+                # Another process may have marked it meanwhile, or the copy arrived: the audit says so.
                 take = await captures.get_capture(uow.db, found.id)
-                if take.device_missing_at is not None:
-                    continue
-                take.device_missing_at = now
+                late = take.device_missing_at is not None
+                if not late:
+                    take.device_missing_at = now
                 uow.audit(
                     "device_copy_missing",
                     object_type="capture",
                     object_id=take.id,
                     patient_id=patient_id,
                     detail={"step_id": take.step_id, "kind": take.kind.value, "after_seconds": waited},
+                    outcome="already_marked" if late else "ok",
                 )
         visits = {c.visit_id for c, _ in overdue}
         log.info("device copy missing on %d takes of %d visits", len(overdue), len(visits))
