@@ -16,6 +16,9 @@ if TYPE_CHECKING:  # the handler modules need these keys themselves: import only
     from telehealth.handlers.capture.events import CaptureListener
     from telehealth.handlers.capture.takes import CaptureTakes
     from telehealth.handlers.capture.uploads import DeviceUploads
+    from telehealth.handlers.export import ExportHandler
+    from telehealth.handlers.media import MediaHandler
+    from telehealth.handlers.review import ReviewHandler
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -25,5 +28,8 @@ THROTTLE = web.AppKey("throttle", Throttle)
 PROTOCOLS: web.AppKey[ProtocolCatalogue] = web.AppKey("protocols")
 CAPTURE_TAKES: web.AppKey[CaptureTakes] = web.AppKey("capture_takes")
 CAPTURE_UPLOADS: web.AppKey[DeviceUploads] = web.AppKey("capture_uploads")
+REVIEW: web.AppKey[ReviewHandler] = web.AppKey("review")
+EXPORT: web.AppKey[ExportHandler] = web.AppKey("export")
+MEDIA: web.AppKey[MediaHandler] = web.AppKey("media")
 # Told of every capture change (see CaptureListener's contract); the default does nothing.
 CAPTURE_LISTENER: web.AppKey[CaptureListener] = web.AppKey("capture_listener")

@@ -10,8 +10,8 @@ import pytest
 
 from telehealth.http import api_capture, api_export, api_media, api_review
 
-# Names a view must not touch: opening database work or writing audit rows is a handler's job.
-FORBIDDEN = {"SESSIONMAKER", "audit", "UnitOfWork", "record_refusal"}
+# Names a view must not touch: database access and audit rows are a handler's job.
+FORBIDDEN = {"SESSIONMAKER", "ENGINE", "audit", "UnitOfWork", "record_refusal"}
 
 
 def _names(node: ast.AST) -> set[str]:
@@ -28,17 +28,13 @@ def _names(node: ast.AST) -> set[str]:
 def test_a_capture_or_export_view_cannot_open_a_session_or_write_audit_rows(module: ModuleType) -> None:
     tree = ast.parse(inspect.getsource(module))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
-    assert not (FORBIDDEN - {"SESSIONMAKER"}) & imported
-    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef)):
-        calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call)]
-        # A view may hand the sessionmaker to a handler, never call it itself.
-        opened = [c for c in calls if isinstance(c.func, ast.Subscript) and "SESSIONMAKER" in _names(c.func)]
-        assert not opened, f"{module.__name__}.{fn.name} opens a database session"
-        assert "audit" not in _names(fn), f"{module.__name__}.{fn.name} writes audit rows"
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not FORBIDDEN & (imported | _names(tree)), module.__name__
+    assert not any(m and m.startswith("sqlalchemy") for m in modules)
 
 
 @pytest.mark.parametrize("view", [api_review.timeline, api_review.montage], ids=lambda f: f.__name__)
 def test_the_timeline_and_montage_views_only_call_their_handler(view: object) -> None:
     tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(view)))
     names = _names(tree)
-    assert "review_handler" in names and not {"audit", "begin"} & names
+    assert "REVIEW" in names and not FORBIDDEN & names

@@ -15,32 +15,7 @@ from telehealth.handlers.uow import UnitOfWork
 from telehealth.records import audit, export, fhir, review
 from telehealth.records.mediastore import MediaStore
 
-__all__ = ["ZipExport", "fhir_export", "zip_export"]
-
-
-async def fhir_export(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    catalogue: ProtocolCatalogue,
-    store: MediaStore,
-    actor: audit.Actor,
-    visit_id: uuid.UUID,
-    *,
-    base_url: str,
-) -> dict[str, Any]:
-    """The FHIR Bundle of a visit (audited)."""
-    async with UnitOfWork(sessionmaker, actor) as uow:
-        visit, _, _ = await review.visit_header(uow.db, visit_id)
-        protocol = series_protocol(catalogue, visit)
-        steps = protocol.steps if protocol else ()
-        bundle = await fhir.fhir_bundle(uow.db, store, visit_id, base_url=base_url, steps=steps)
-        uow.audit(
-            "export_fhir",
-            object_type="visit",
-            object_id=visit_id,
-            patient_id=visit.patient_id,
-            detail={"entries": len(bundle["entry"])},
-        )
-    return bundle
+__all__ = ["ExportHandler", "ZipExport"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,24 +26,44 @@ class ZipExport:
     manifest: dict[str, Any]
 
 
-async def zip_export(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    catalogue: ProtocolCatalogue,
-    store: MediaStore,
-    actor: audit.Actor,
-    visit_id: uuid.UUID,
-) -> ZipExport:
-    """The files and manifest of a visit's ZIP, every file checked present (audited before any byte is sent)."""
-    async with UnitOfWork(sessionmaker, actor) as uow:
-        visit, patient, _ = await review.visit_header(uow.db, visit_id)
-        protocol = series_protocol(catalogue, visit)
-        entries = await export.zip_entries(uow.db, visit_id, protocol.steps if protocol else ())
-        files = await export.check_files(store, entries)
-        uow.audit(
-            "export_zip",
-            object_type="visit",
-            object_id=visit_id,
-            patient_id=visit.patient_id,
-            detail={"files": len(entries)},
-        )
-    return ZipExport(files, export.zip_manifest(visit, patient, entries))
+class ExportHandler:
+    """A visit for the hospital record: FHIR Bundle or ZIP of originals, audited."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], catalogue: ProtocolCatalogue, store: MediaStore
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._catalogue = catalogue
+        self._store = store
+
+    async def fhir(self, actor: audit.Actor, visit_id: uuid.UUID, *, base_url: str) -> dict[str, Any]:
+        """The FHIR Bundle of a visit (audited)."""
+        async with UnitOfWork(self._sessionmaker, actor) as uow:
+            visit, _, _ = await review.visit_header(uow.db, visit_id)
+            protocol = series_protocol(self._catalogue, visit)
+            steps = protocol.steps if protocol else ()
+            bundle = await fhir.fhir_bundle(uow.db, self._store, visit_id, base_url=base_url, steps=steps)
+            uow.audit(
+                "export_fhir",
+                object_type="visit",
+                object_id=visit_id,
+                patient_id=visit.patient_id,
+                detail={"entries": len(bundle["entry"])},
+            )
+        return bundle
+
+    async def zip(self, actor: audit.Actor, visit_id: uuid.UUID) -> ZipExport:
+        """The files and manifest of a visit's ZIP, each file checked present (audited before a byte is sent)."""
+        async with UnitOfWork(self._sessionmaker, actor) as uow:
+            visit, patient, _ = await review.visit_header(uow.db, visit_id)
+            protocol = series_protocol(self._catalogue, visit)
+            entries = await export.zip_entries(uow.db, visit_id, protocol.steps if protocol else ())
+            files = await export.check_files(self._store, entries)
+            uow.audit(
+                "export_zip",
+                object_type="visit",
+                object_id=visit_id,
+                patient_id=visit.patient_id,
+                detail={"files": len(entries)},
+            )
+        return ZipExport(files, export.zip_manifest(visit, patient, entries))

@@ -23,7 +23,7 @@ from telehealth.records.captures import current_takes, device_copy, step_sequenc
 from telehealth.records.models import CaptureKind, MediaFile, Visit
 from telehealth.records.quality import read_quality
 
-__all__ = ["montage", "series_protocol", "timeline"]
+__all__ = ["ReviewHandler", "series_protocol"]
 
 
 def series_protocol(catalogue: ProtocolCatalogue, visit: Visit) -> CaptureProtocol | None:
@@ -85,36 +85,32 @@ async def _timeline(db: AsyncSession, catalogue: ProtocolCatalogue, patient_id: 
     return TimelineOut(patient=review.PatientBrief.of(patient), visits=out)
 
 
-async def timeline(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    catalogue: ProtocolCatalogue,
-    actor: audit.Actor,
-    patient_id: uuid.UUID,
-) -> TimelineOut:
-    """A patient's visits, newest first, each with its stills as a strip in protocol order (audited)."""
-    async with UnitOfWork(sessionmaker, actor) as uow:
-        out = await _timeline(uow.db, catalogue, patient_id)
-        uow.audit("view_timeline", object_type="patient", object_id=patient_id, patient_id=patient_id)
-    return out
+class ReviewHandler:
+    """A patient's timeline and a visit's montage, audited, in the order of the visit's protocol."""
 
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], catalogue: ProtocolCatalogue) -> None:
+        self._sessionmaker = sessionmaker
+        self.catalogue = catalogue
 
-async def montage(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    catalogue: ProtocolCatalogue,
-    actor: audit.Actor,
-    visit_id: uuid.UUID,
-) -> MontageOut:
-    """A visit's takes in protocol order, every protocol step present ("not captured" if empty) (audited)."""
-    async with UnitOfWork(sessionmaker, actor) as uow:
-        visit, patient, clinician_name = await review.visit_header(uow.db, visit_id)
-        takes = await review.takes_of(uow.db, [visit_id])
-        media = await review.media_by_capture(uow.db, [visit_id])
-        notes = await review.note_counts(uow.db, visit_id)
-        uow.audit("view_montage", object_type="visit", object_id=visit_id, patient_id=patient.id)
-    protocol = series_protocol(catalogue, visit)
-    return MontageOut(
-        patient=review.PatientBrief.of(patient),
-        visit=review.visit_brief(visit, clinician_name),
-        protocol=ProtocolOut.of(protocol) if protocol else None,
-        steps=visit_steps(protocol.steps if protocol else (), takes, media, notes),
-    )
+    async def timeline(self, actor: audit.Actor, patient_id: uuid.UUID) -> TimelineOut:
+        """A patient's visits, newest first, each with its stills as a strip in protocol order (audited)."""
+        async with UnitOfWork(self._sessionmaker, actor) as uow:
+            out = await _timeline(uow.db, self.catalogue, patient_id)
+            uow.audit("view_timeline", object_type="patient", object_id=patient_id, patient_id=patient_id)
+        return out
+
+    async def montage(self, actor: audit.Actor, visit_id: uuid.UUID) -> MontageOut:
+        """A visit's takes in protocol order, every protocol step present ("not captured" if empty) (audited)."""
+        async with UnitOfWork(self._sessionmaker, actor) as uow:
+            visit, patient, clinician_name = await review.visit_header(uow.db, visit_id)
+            takes = await review.takes_of(uow.db, [visit_id])
+            media = await review.media_by_capture(uow.db, [visit_id])
+            notes = await review.note_counts(uow.db, visit_id)
+            uow.audit("view_montage", object_type="visit", object_id=visit_id, patient_id=patient.id)
+        protocol = series_protocol(self.catalogue, visit)
+        return MontageOut(
+            patient=review.PatientBrief.of(patient),
+            visit=review.visit_brief(visit, clinician_name),
+            protocol=ProtocolOut.of(protocol) if protocol else None,
+            steps=visit_steps(protocol.steps if protocol else (), takes, media, notes),
+        )

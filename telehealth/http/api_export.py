@@ -7,12 +7,11 @@ import json
 
 from aiohttp import web
 
-from telehealth.handlers import export as export_handler
 from telehealth.http.access import STAFF, actor, allow
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.api_visits import public_base
 from telehealth.http.openapi import doc
-from telehealth.keys import MEDIA_STORE, PROTOCOLS, SESSIONMAKER
+from telehealth.keys import EXPORT
 from telehealth.records import export
 
 routes = web.RouteTableDef()
@@ -24,10 +23,7 @@ routes = web.RouteTableDef()
 async def fhir_export(request: web.Request) -> web.Response:
     """The FHIR Bundle of a visit (audited)."""
     vid = path_uuid(request, "visit_id")
-    app = request.app
-    bundle = await export_handler.fhir_export(
-        app[SESSIONMAKER], app[PROTOCOLS], app[MEDIA_STORE], actor(request), vid, base_url=public_base(request)
-    )
+    bundle = await request.app[EXPORT].fhir(actor(request), vid, base_url=public_base(request))
     return web.Response(
         text=json.dumps(bundle, indent=2),
         content_type="application/fhir+json",
@@ -41,8 +37,7 @@ async def fhir_export(request: web.Request) -> web.Response:
 async def zip_export(request: web.Request) -> web.StreamResponse:
     """Stream the ZIP of originals (audited before the first byte is sent)."""
     vid = path_uuid(request, "visit_id")
-    app = request.app
-    archive = await export_handler.zip_export(app[SESSIONMAKER], app[PROTOCOLS], app[MEDIA_STORE], actor(request), vid)
+    archive = await request.app[EXPORT].zip(actor(request), vid)
     resp = web.StreamResponse(
         headers={
             "Content-Type": "application/zip",

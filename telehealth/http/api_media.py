@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from telehealth.handlers.media import open_media
 from telehealth.http.access import STAFF, actor, allow
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import parse_query
 from telehealth.http.openapi import doc
 from telehealth.http.schemas_review import MediaQuery
-from telehealth.keys import MEDIA_STORE, SESSIONMAKER
+from telehealth.keys import MEDIA
 
 routes = web.RouteTableDef()
 
@@ -25,14 +24,8 @@ async def get_media(request: web.Request) -> web.StreamResponse:
     """Serve a media file after the access is audited (every request, ranges included)."""
     mid = path_uuid(request, "media_id")
     q = parse_query(request, MediaQuery)
-    app = request.app
-    found = await open_media(
-        app[SESSIONMAKER],
-        app[MEDIA_STORE],
-        actor(request),
-        mid,
-        download=q.download,
-        range_header=request.headers.get("Range"),
+    found = await request.app[MEDIA].open(
+        actor(request), mid, download=q.download, range_header=request.headers.get("Range")
     )
     media = found.media
     ext = _INLINE.get(media.content_type, "bin")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from telehealth.handlers import review as review_handler
 from telehealth.handlers.capture.schemas import MontageOut, TimelineOut
 from telehealth.http.access import STAFF, actor, allow, principal
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body
 from telehealth.http.openapi import doc
 from telehealth.http.schemas_review import NoteIn, NoteList
-from telehealth.keys import PROTOCOLS, SESSIONMAKER
+from telehealth.keys import REVIEW, SESSIONMAKER
 from telehealth.records import audit, review
 from telehealth.records.errors import RecordNotFound
 from telehealth.records.models import User
@@ -25,8 +24,7 @@ routes = web.RouteTableDef()
 async def timeline(request: web.Request) -> web.Response:
     """The patient timeline (audited)."""
     pid = path_uuid(request, "patient_id")
-    app = request.app
-    return ok(await review_handler.timeline(app[SESSIONMAKER], app[PROTOCOLS], actor(request), pid))
+    return ok(await request.app[REVIEW].timeline(actor(request), pid))
 
 
 @routes.get("/api/visits/{visit_id}/montage")
@@ -35,8 +33,7 @@ async def timeline(request: web.Request) -> web.Response:
 async def montage(request: web.Request) -> web.Response:
     """The visit montage (audited)."""
     vid = path_uuid(request, "visit_id")
-    app = request.app
-    return ok(await review_handler.montage(app[SESSIONMAKER], app[PROTOCOLS], actor(request), vid))
+    return ok(await request.app[REVIEW].montage(actor(request), vid))
 
 
 @routes.get("/api/visits/{visit_id}/captures/{capture_id}/notes")

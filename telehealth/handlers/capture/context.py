@@ -1,4 +1,8 @@
-"""The capture resources as ONE aiohttp cleanup_ctx entry: catalogue, peers, handlers, sweep."""
+"""The capture resources as ONE aiohttp cleanup_ctx entry: catalogue, peers, handlers, sweep.
+
+The readers of what capture wrote (review, export, media) are built here too: they need the
+protocol catalogue and the database, both ready only at start-up.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,18 @@ from aiohttp import web
 
 from telehealth.capture.catalogue import ProtocolCatalogue
 from telehealth.capture.registry import PeerRegistry
+from telehealth.handlers.export import ExportHandler
+from telehealth.handlers.media import MediaHandler
+from telehealth.handlers.review import ReviewHandler
 from telehealth.keys import (
     CAPTURE_LISTENER,
     CAPTURE_TAKES,
     CAPTURE_UPLOADS,
+    EXPORT,
+    MEDIA,
     MEDIA_STORE,
     PROTOCOLS,
+    REVIEW,
     SESSIONMAKER,
     SETTINGS,
 )
@@ -55,6 +65,9 @@ async def capture_context(app: web.Application) -> AsyncIterator[None]:
     app[CAPTURE_UPLOADS] = uploads = DeviceUploads(
         settings, sessionmaker, store, listener=lambda: app[CAPTURE_LISTENER]
     )
+    app[REVIEW] = ReviewHandler(sessionmaker, catalogue)
+    app[EXPORT] = ExportHandler(sessionmaker, catalogue, store)
+    app[MEDIA] = MediaHandler(sessionmaker, store)
     sweep = DeviceCopySweep(sessionmaker, timedelta(seconds=settings.device_copy_timeout_seconds), changed)
     sweeping = asyncio.get_running_loop().create_task(sweep.run(), name="device-copy-sweep")
     try:
