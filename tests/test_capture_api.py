@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.app import signaling_settings
-from telehealth.capture.ice import rtc_ice_servers
+from telehealth.capture.rtcice import rtc_ice_servers
 from telehealth.keys import CAPTURE_TAKES
 from telehealth.records.consent import CONSENT_VERSION
 from telehealth.records.mediastore import FileMediaStore

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.capture.catalogue import ProtocolCatalogue
 from telehealth.capture.protocol import CaptureProtocol
-from telehealth.handlers.capture.schemas import (
+from telehealth.handlers.capture.responses import (
     MontageOut,
     ProtocolOut,
     ThumbOut,

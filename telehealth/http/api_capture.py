@@ -13,7 +13,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, StringConstraints
 
-from telehealth.handlers.capture.schemas import CaptureStatusOut, MediaOut, ProtocolOut, TakeResultOut
+from telehealth.handlers.capture.responses import CaptureStatusOut, MediaOut, ProtocolOut, TakeResultOut
 from telehealth.http.access import CARE_TEAM, PATIENT, REVIEWER, actor, allow, principal
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from telehealth.handlers.capture.schemas import MontageOut, TimelineOut
+from telehealth.handlers.capture.responses import MontageOut, TimelineOut
 from telehealth.http.access import STAFF, actor, allow, principal
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body

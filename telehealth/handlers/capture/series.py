@@ -9,7 +9,7 @@ from telehealth.capture.protocol import ProtocolStep
 from telehealth.records.captures import current_takes, step_sequence, superseded_ids
 from telehealth.records.models import Capture, CaptureKind, MediaFile
 
-from .schemas import StepOut, TakeOut
+from .responses import StepOut, TakeOut
 
 
 def visit_steps(

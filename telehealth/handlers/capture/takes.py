@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.capture.catalogue import ProtocolCatalogue
-from telehealth.capture.ice import IceServerLike, rtc_ice_servers
 from telehealth.capture.protocol import CaptureProtocol, ProtocolStep
 from telehealth.capture.registry import BadOffer, PeerRegistry, RegistryClosed
+from telehealth.capture.rtcice import IceServerLike, rtc_ice_servers
 from telehealth.capture.runner import CaptureRunner, NoStream, StepMark, StillCut
 from telehealth.handlers.uow import UnitOfWork
 from telehealth.records import audit, captures, visits
@@ -41,7 +41,7 @@ from telehealth.records.models import (
 )
 
 from .events import CaptureChange, CaptureListener, notify
-from .schemas import CaptureStatusOut, ProtocolOut, TakeOut, TakeResultOut, by_capture
+from .responses import CaptureStatusOut, ProtocolOut, TakeOut, TakeResultOut, by_capture
 from .series import visit_steps
 
 __all__ = ["CaptureTakes", "ConsentRequired", "PeerElsewhere", "capturable", "consented", "store_still_take"]
