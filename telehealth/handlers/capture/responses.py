@@ -5,17 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, computed_field
 
 from telehealth.capture.protocol import CaptureProtocol
+from telehealth.capture.runner import PeerStatus
 from telehealth.records.captures import DeviceCopy, device_copy
 from telehealth.records.models import Capture, CaptureKind, CaptureStatus, MediaFile, Provenance
 from telehealth.records.quality import CaptureQuality, read_quality
 from telehealth.records.review import PatientBrief, VisitBrief, media_url
-
-PeerStatus = Literal["none", "connecting", "receiving", "closed"]
 
 
 class MediaOut(BaseModel):
