@@ -17,7 +17,7 @@ from telehealth.records.models import Capture
 from telehealth.settings import Settings
 from tests.capture.sender import ExpressiveTrack
 from tests.conftest import Staff, login
-from tests.test_capture_api import new_visit, offer_camera, start_capture, status, wait_for
+from tests.test_capture_api import VisitCtx, new_visit, offer_camera, start_capture, status, wait_for
 
 
 class Recorder:
@@ -49,21 +49,24 @@ class Recorder:
 
 # ``db`` is requested before ``aiohttp_client`` in the tests below: the app (whose shutdown still
 # tells the listener that the peer closed) must stop before the listener's engine is disposed.
-async def _client(aiohttp_client: Any, settings: Settings, recorder: Recorder) -> TestClient[Any, Any]:
+async def _started(
+    aiohttp_client: Any, settings: Settings, recorder: Recorder
+) -> tuple[TestClient[Any, Any], VisitCtx]:
+    """An app telling ``recorder``; a clinician signed in; a visit with capture started."""
     app = create_app(settings)
     app[CAPTURE_LISTENER] = recorder
     client: TestClient[Any, Any] = await aiohttp_client(app)
-    return client
+    await login(client, "clinician")
+    ctx = await new_visit(client)
+    await start_capture(client, ctx)
+    return client, ctx
 
 
 async def test_the_clinician_panel_is_told_of_start_take_and_skip_after_they_are_committed(
     db: async_sessionmaker[AsyncSession], aiohttp_client: Any, settings: Settings, staff: Staff
 ) -> None:
     recorder = Recorder(db)
-    client = await _client(aiohttp_client, settings, recorder)
-    await login(client, "clinician")
-    ctx = await new_visit(client)
-    await start_capture(client, ctx)
+    client, ctx = await _started(aiohttp_client, settings, recorder)
     r = await client.post(f"/api/visits/{ctx.visit_id}/capture/steps/rest/take")
     assert r.status == 200, await r.text()
     r = await client.post(f"/api/visits/{ctx.visit_id}/capture/steps/brow_raise/skip", json={"reason": "pain"})
@@ -82,10 +85,7 @@ async def test_the_clinician_panel_is_told_when_the_patients_camera_connects_sto
     db: async_sessionmaker[AsyncSession], aiohttp_client: Any, settings: Settings, staff: Staff
 ) -> None:
     recorder = Recorder(db)
-    client = await _client(aiohttp_client, settings, recorder)
-    await login(client, "clinician")
-    ctx = await new_visit(client)
-    await start_capture(client, ctx)
+    client, ctx = await _started(aiohttp_client, settings, recorder)
     sender = await offer_camera(client, ctx, ExpressiveTrack(320, 240))
     try:
         await wait_for(client, ctx, lambda s: s["peer"] == "receiving")
