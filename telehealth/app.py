@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from telehealth.capture.service import capture_context
+from telehealth.handlers.capture.context import capture_context
+from telehealth.handlers.capture.events import NoCaptureListener
 from telehealth.handlers.container import Handlers
 from telehealth.handlers.throttle import Throttle
 from telehealth.http import (
@@ -29,7 +30,7 @@ from telehealth.http import (
 )
 from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
 from telehealth.http.middleware import error_middleware, security_headers
-from telehealth.keys import ENGINE, HANDLERS, MEDIA_STORE, SESSIONMAKER, SETTINGS
+from telehealth.keys import CAPTURE_LISTENER, ENGINE, HANDLERS, MEDIA_STORE, SESSIONMAKER, SETTINGS
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
@@ -98,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[HANDLERS] = handlers
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
+    app[CAPTURE_LISTENER] = NoCaptureListener()  # replaced by whoever pushes capture changes
     app.cleanup_ctx.append(_database)
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
     app.cleanup_ctx.append(capture_context)

@@ -81,6 +81,7 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl_seconds: int = TURN_TTL_SECONDS
     trusted_origins: tuple[str, ...] = field(default=())
+    device_copy_timeout_seconds: int = 600
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -93,6 +94,8 @@ class Settings:
             raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         if self.turn_ttl_seconds <= 0:
             raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
+        if self.device_copy_timeout_seconds <= 0:
+            raise ValueError("TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,4 +126,5 @@ class Settings:
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
             turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
+            device_copy_timeout_seconds=_int(env, "TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS", 600),
         )

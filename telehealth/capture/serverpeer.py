@@ -29,9 +29,9 @@ from .still import QUALITY_RAMP_SECONDS, StillJob, finish_still
 
 __all__ = [
     "CaptureUnavailable",
-    "InvalidStateError",
     "PeerSettings",
     "PeerState",
+    "PeerStateError",
     "PeerStats",
     "ServerCapturePeer",
 ]
@@ -42,7 +42,7 @@ _FEED_BATCH = 30  # frames per executor call: keeps a capture's wait for the tra
 _CADENCE_TICK = 0.1
 
 
-class InvalidStateError(RuntimeError):
+class PeerStateError(RuntimeError):
     """The peer cannot do this in its current state."""
 
 
@@ -124,7 +124,8 @@ class ServerCapturePeer:
     Timebase: ``clock`` (default ``time.monotonic``), seconds, server side. The executor
     runs all decoding, remuxing and image encoding; pass the app's shared one, or the peer
     makes and shuts down its own. With ``recording_path``, the whole session is also written
-    (stream copy) to that WebM file, finished when the peer closes.
+    (stream copy) to that WebM file, finished when the peer closes. ``on_state`` is called
+    (synchronously, on the event loop) after every state move.
     """
 
     def __init__(
@@ -135,8 +136,10 @@ class ServerCapturePeer:
         executor: Executor | None = None,
         clock: Callable[[], float] = time.monotonic,
         recording_path: Path | None = None,
+        on_state: Callable[[PeerState], None] | None = None,
     ) -> None:
         self.settings = settings or PeerSettings()
+        self._on_state = on_state
         self.stats = PeerStats()
         # Explicit servers, even none: aiortc's default would add a public STUN server.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
@@ -170,9 +173,11 @@ class ServerCapturePeer:
 
     def _set_state(self, state: PeerState) -> None:
         if state not in _MOVES[self._state]:
-            raise InvalidStateError(f"cannot go from {self._state.value} to {state.value}")
+            raise PeerStateError(f"cannot go from {self._state.value} to {state.value}")
         logger.info("ServerCapturePeer %s -> %s", self._state.value, state.value)
         self._state = state
+        if self._on_state is not None:
+            self._on_state(state)
 
     @property
     def ring(self) -> FrameRing:
@@ -308,7 +313,7 @@ class ServerCapturePeer:
         same rule reuses the frames already decoded, which keeps capture latency low.
         """
         if self._state is PeerState.CLOSED:
-            raise InvalidStateError("peer is closed")
+            raise PeerStateError("peer is closed")
         now = self._clock()
         self._ring.hold(now - self.settings.preroll_seconds)
         self._spawn(self.request_keyframe())

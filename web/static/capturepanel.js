@@ -189,6 +189,7 @@ export class CapturePanel {
       for (const t of takes) {
         const flags = t.quality && t.quality.flags ? t.quality.flags : [];
         if (flags.length) li.append(el("div", { class: "error quality-flags" }, `check: ${flags.join(", ")}`));
+        if (t.device_copy === "missing" && !t.superseded) li.append(el("div", { class: "error device-missing", "data-kind": t.kind }, `${t.kind}: device copy missing (stream copy kept)`));
       }
       return li;
     });

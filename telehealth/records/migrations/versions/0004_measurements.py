@@ -1,7 +1,7 @@
 """measurements: face landmarks and metrics per stored still (history kept per model version)
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-03 17:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import telehealth.records.types
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
