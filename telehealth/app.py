@@ -12,6 +12,7 @@ from aiohttp import web
 
 from telehealth.capture.service import capture_context
 from telehealth.gateway import RecordsGateway
+from telehealth.handlers.capture.events import NoCaptureListener
 from telehealth.http import (
     api_admin,
     api_auth,
@@ -30,7 +31,7 @@ from telehealth.http import (
 from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.throttle import Throttle
-from telehealth.keys import ENGINE, MEDIA_STORE, SESSIONMAKER, SETTINGS, THROTTLE
+from telehealth.keys import CAPTURE_LISTENER, ENGINE, MEDIA_STORE, SESSIONMAKER, SETTINGS, THROTTLE
 from telehealth.records.accounts import SessionPolicy
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[THROTTLE] = Throttle(limit=settings.login_max_failures)
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
+    app[CAPTURE_LISTENER] = NoCaptureListener()  # replaced by whoever pushes capture changes
     app.cleanup_ctx.append(_database)
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
     app.cleanup_ctx.append(capture_context)

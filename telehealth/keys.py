@@ -13,6 +13,7 @@ from telehealth.settings import Settings
 
 if TYPE_CHECKING:  # the service module needs these keys itself: import only for typing
     from telehealth.capture.service import CaptureService
+    from telehealth.handlers.capture.events import CaptureListener
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -20,3 +21,5 @@ SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 MEDIA_STORE = web.AppKey("media_store", MediaStore)
 THROTTLE = web.AppKey("throttle", Throttle)
 CAPTURE: web.AppKey[CaptureService] = web.AppKey("capture")
+# Told of every capture change (see CaptureListener's contract); the default does nothing.
+CAPTURE_LISTENER: web.AppKey[CaptureListener] = web.AppKey("capture_listener")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,7 +68,9 @@ class StillCut:
 class CaptureRunner:
     """Owns one visit's ServerCapturePeer, its current step and its background clip tasks.
 
-    Times (click, window start) are on the peer's clock, ``time.monotonic``.
+    Times (click, window start) are on the peer's clock, ``time.monotonic``. ``on_clip`` is
+    awaited after a clip task committed its outcome: True when the clip was stored, False when
+    the take was marked failed.
     """
 
     def __init__(
@@ -79,8 +82,10 @@ class CaptureRunner:
         store: MediaStore,
         executor: Executor,
         postroll: float = POSTROLL_SECONDS,
+        on_clip: Callable[[bool], Awaitable[None]] | None = None,
     ) -> None:
         self.visit_id = visit_id
+        self._on_clip = on_clip
         self.peer = peer
         self._sessionmaker = sessionmaker
         self._store = store
@@ -208,6 +213,8 @@ class CaptureRunner:
                 clip.duration,
                 clip.frame_count,
             )
+            if self._on_clip is not None:
+                await self._on_clip(True)
         except asyncio.CancelledError:
             await asyncio.shield(self._fail(capture_id, "the server shut down before the clip was cut"))
             raise
@@ -228,6 +235,9 @@ class CaptureRunner:
                     capture.quality = {"version": QUALITY_VERSION, "source": "stream", "error": reason}
         except Exception:
             log.exception("could not mark capture %s failed", capture_id)
+            return
+        if self._on_clip is not None:
+            await self._on_clip(False)
 
     async def close(self, grace: float = 5.0) -> None:
         """Let clip tasks finish (up to ``grace`` s), cancel the rest, then close the peer."""

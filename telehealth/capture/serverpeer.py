@@ -124,7 +124,8 @@ class ServerCapturePeer:
     Timebase: ``clock`` (default ``time.monotonic``), seconds, server side. The executor
     runs all decoding, remuxing and image encoding; pass the app's shared one, or the peer
     makes and shuts down its own. With ``recording_path``, the whole session is also written
-    (stream copy) to that WebM file, finished when the peer closes.
+    (stream copy) to that WebM file, finished when the peer closes. ``on_state`` is called
+    (synchronously, on the event loop) after every state move.
     """
 
     def __init__(
@@ -135,8 +136,10 @@ class ServerCapturePeer:
         executor: Executor | None = None,
         clock: Callable[[], float] = time.monotonic,
         recording_path: Path | None = None,
+        on_state: Callable[[PeerState], None] | None = None,
     ) -> None:
         self.settings = settings or PeerSettings()
+        self._on_state = on_state
         self.stats = PeerStats()
         # Explicit servers, even none: aiortc's default would add a public STUN server.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
@@ -173,6 +176,8 @@ class ServerCapturePeer:
             raise InvalidStateError(f"cannot go from {self._state.value} to {state.value}")
         logger.info("ServerCapturePeer %s -> %s", self._state.value, state.value)
         self._state = state
+        if self._on_state is not None:
+            self._on_state(state)
 
     @property
     def ring(self) -> FrameRing:

@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.keys import CAPTURE, MEDIA_STORE, SESSIONMAKER, SETTINGS
+from telehealth.handlers.capture.events import CaptureChange, CaptureListener, NoCaptureListener, notify
+from telehealth.keys import CAPTURE, CAPTURE_LISTENER, MEDIA_STORE, SESSIONMAKER, SETTINGS
 from telehealth.records import audit, captures, visits
 from telehealth.records.errors import DomainError, InvalidInput, InvalidStateError, RecordNotFound, UnsupportedMedia
 from telehealth.records.mediastore import MediaStore
@@ -50,7 +51,7 @@ from telehealth.signaling.turn import turn_credentials
 from . import uploads
 from .protocol import CaptureProtocol, ProtocolStep, default_protocol
 from .runner import CaptureRunner, NoStream, PeerStatus, StepMark
-from .serverpeer import PeerSettings, ServerCapturePeer
+from .serverpeer import PeerSettings, PeerState, ServerCapturePeer
 
 __all__ = [
     "CaptureOverview",
@@ -161,8 +162,10 @@ class CaptureService:
         *,
         peer_settings: PeerSettings | None = None,
         protocols: Sequence[CaptureProtocol] = (),
+        listener: Callable[[], CaptureListener] = NoCaptureListener,
     ) -> None:
         self.settings = settings
+        self._listener = listener
         self.limits = uploads.UploadLimits.from_settings(settings)
         self.instance = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._sessionmaker = sessionmaker
@@ -176,6 +179,7 @@ class CaptureService:
         self._upload_executor = ThreadPoolExecutor(2, thread_name_prefix="upload")
         self._runners: dict[uuid.UUID, CaptureRunner] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._events: set[asyncio.Task[None]] = set()
         self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
         self._closed = False
 
@@ -256,6 +260,15 @@ class CaptureService:
             )
         return None
 
+    async def _changed(self, visit_id: uuid.UUID, reason: CaptureChange) -> None:
+        await notify(self._listener(), visit_id, reason)
+
+    def _peer_moved(self, visit_id: uuid.UUID, state: PeerState) -> None:
+        # Called synchronously by the peer; the listener is awaited in a task this service owns.
+        task = asyncio.get_running_loop().create_task(self._changed(visit_id, CaptureChange.PEER_STATE))
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+
     # -- operations ----------------------------------------------------------------------
 
     async def start(self, visit_id: uuid.UUID, protocol_id: str | None, actor: audit.Actor) -> CaptureProtocol:
@@ -279,6 +292,7 @@ class CaptureService:
                 patient_id=visit.patient_id,
                 detail={"protocol": protocol.id, "version": protocol.version},
             )
+        await self._changed(visit_id, CaptureChange.STARTED)
         return protocol
 
     async def connect(self, visit_id: uuid.UUID, offer_sdp: str, actor: audit.Actor) -> str:
@@ -295,9 +309,19 @@ class CaptureService:
             ice_servers(self.settings, f"capture-{visit_id.hex}"),
             settings=self._peer_settings,
             executor=self._capture_executor,
+            on_state=lambda state: self._peer_moved(visit_id, state),
         )
+
+        async def on_clip(stored: bool) -> None:
+            await self._changed(visit_id, CaptureChange.CLIP_STORED if stored else CaptureChange.CLIP_FAILED)
+
         runner = CaptureRunner(
-            visit_id, peer, sessionmaker=self._sessionmaker, store=self._store, executor=self._capture_executor
+            visit_id,
+            peer,
+            sessionmaker=self._sessionmaker,
+            store=self._store,
+            executor=self._capture_executor,
+            on_clip=on_clip,
         )
         try:
             answer = await runner.answer(offer_sdp)
@@ -417,6 +441,7 @@ class CaptureService:
             )
         if clip is not None and runner is not None:
             runner.cut_clip_later(step, clip.capture.id, click, by)
+        await self._changed(visit_id, CaptureChange.TAKE)
         return TakeResult(step.id, still, clip)
 
     async def skip(
@@ -443,6 +468,7 @@ class CaptureService:
                 patient_id=visit.patient_id,
                 detail={"step_id": step.id, "reason": reason},
             )
+        await self._changed(visit_id, CaptureChange.SKIP)
         return TakeResult(step.id, made.get(CaptureKind.STILL), made.get(CaptureKind.CLIP))
 
     async def overview(self, visit_id: uuid.UUID) -> CaptureOverview:
@@ -611,6 +637,7 @@ class CaptureService:
                 raise
             return existing, False
         log.info("capture %s: device %s stored (%d bytes)", capture_id, kind.value, media.size)
+        await self._changed(visit_id, CaptureChange.UPLOAD_STORED)
         return media, True
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -622,6 +649,7 @@ class CaptureService:
         self._runners.clear()
         await asyncio.gather(*(r.close() for r in runners), return_exceptions=True)
         await asyncio.gather(*self._closing, return_exceptions=True)
+        await asyncio.gather(*self._events, return_exceptions=True)
         self._capture_executor.shutdown(wait=False, cancel_futures=True)
         self._upload_executor.shutdown(wait=False, cancel_futures=True)
         log.info("capture service closed (%d runners)", len(runners))
@@ -629,7 +657,7 @@ class CaptureService:
 
 async def capture_context(app: web.Application) -> AsyncIterator[None]:
     """One cleanup_ctx entry: the capture service; at shutdown all peers close, all tasks end."""
-    service = CaptureService(app[SETTINGS], app[SESSIONMAKER], app[MEDIA_STORE])
+    service = CaptureService(app[SETTINGS], app[SESSIONMAKER], app[MEDIA_STORE], listener=lambda: app[CAPTURE_LISTENER])
     app[CAPTURE] = service
     yield
     await service.close()
