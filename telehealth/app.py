@@ -36,7 +36,7 @@ from telehealth.records.accounts import SessionPolicy
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
-from telehealth.signaling import SignalingSettings, setup_signaling
+from telehealth.signaling import CAPTURE_FEED_KEY, SignalingSettings, setup_signaling
 from telehealth.signaling import routes as signaling_routes
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,12 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
     )
 
 
+async def _capture_push(app: web.Application) -> AsyncIterator[None]:
+    """Capture changes are pushed to the clinicians' visit sockets (the panel does not poll)."""
+    app[CAPTURE_LISTENER] = app[CAPTURE_FEED_KEY]
+    yield
+
+
 def _signaling(app: web.Application, settings: Settings) -> None:
     """Visit and lobby sockets; they authenticate in-band (first message), so HTTP lets anyone in."""
     policy = SessionPolicy(
@@ -83,6 +89,7 @@ def _signaling(app: web.Application, settings: Settings) -> None:
         absolute=timedelta(seconds=settings.session_absolute_seconds),
     )
     setup_signaling(app, RecordsGateway(lambda: app[SESSIONMAKER], policy), signaling_settings(settings))
+    app.cleanup_ctx.append(_capture_push)  # after setup_signaling's entries: the feed exists
     for handler in (signaling_routes.visit_socket, signaling_routes.lobby_socket):
         allow(*ALL_ROLES)(handler)
 
