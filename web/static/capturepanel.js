@@ -159,6 +159,14 @@ export class CapturePanel {
     this.sendStep(step);
   }
 
+  // The clinician chose a step (Next, Begin, a step's name): its capture is the next action, so
+  // the keyboard goes there and Space captures. Pushed updates never move focus.
+  choose(step) {
+    const started = this.begin(step);
+    if (!this.ui.takeButton.disabled) this.ui.takeButton.focus();
+    return started;
+  }
+
   sendStep(step) {
     const index = this.protocol.steps.indexOf(step);
     this.send("capture_step", { step_id: step.id, instruction: step.instruction, index: index + 1, total: this.protocol.steps.length });
@@ -211,7 +219,7 @@ export class CapturePanel {
   next(step) {
     const steps = this.protocol.steps;
     const i = steps.indexOf(step);
-    if (i + 1 < steps.length) this.begin(steps[i + 1]);
+    if (i + 1 < steps.length) this.choose(steps[i + 1]);
   }
 
   finish() {
@@ -230,9 +238,12 @@ export class CapturePanel {
     for (const b of this.root.querySelectorAll("button")) b.disabled = true;
   }
 
+  // Space captures unless a button has focus (Space presses that button, as everywhere);
+  // C captures anywhere but in a text field.
   onKey(ev) {
-    if (!this.current || this.stopped || ev.target.closest("input, textarea, select, button")) return;
-    if (ev.code === "Space" || ev.key === "c" || ev.key === "C") {
+    if (!this.current || this.stopped || ev.repeat || ev.target.closest("input, textarea, select, [contenteditable]")) return;
+    const space = ev.code === "Space" && !ev.target.closest("button, a");
+    if (space || ev.key === "c" || ev.key === "C") {
       ev.preventDefault();
       this.take();
     }
@@ -270,10 +281,10 @@ export class CapturePanel {
         el("button", { class: "secondary", id: "capture-next", onclick: () => this.current && this.next(this.current) }, "Next"),
         el("button", { class: "secondary", id: "capture-skip", onclick: () => this.current && this.skip(this.current) }, "Skip…")));
     ui.idle = el("div", { class: "buttons" },
-      el("button", { id: "protocol-begin", onclick: () => this.begin(steps.find((s) => !this.currentTakes(s.id).length) || steps[0]) }, "Begin steps"));
+      el("button", { id: "protocol-begin", onclick: () => this.choose(steps.find((s) => !this.currentTakes(s.id).length) || steps[0]) }, "Begin steps"));
     ui.items = new Map(steps.map((step, i) => {
       const li = el("li", { class: "step-item", "data-step": step.id },
-        el("button", { class: "link step-name", onclick: () => this.begin(step) }, `${i + 1}. ${step.id.replace(/_/g, " ")}${step.optional ? " (optional)" : ""}`),
+        el("button", { class: "link step-name", onclick: () => this.choose(step) }, `${i + 1}. ${step.id.replace(/_/g, " ")}${step.optional ? " (optional)" : ""}`),
         el("div", { class: "step-detail" }));
       return [step.id, li];
     }));
