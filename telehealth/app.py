@@ -76,12 +76,6 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
     )
 
 
-async def _capture_push(app: web.Application) -> AsyncIterator[None]:
-    """Capture changes are pushed to the clinicians' visit sockets (the panel does not poll)."""
-    app[CAPTURE_LISTENER] = app[CAPTURE_FEED_KEY]
-    yield
-
-
 def _signaling(app: web.Application, settings: Settings) -> None:
     """Visit and lobby sockets; they authenticate in-band (first message), so HTTP lets anyone in."""
     policy = SessionPolicy(
@@ -89,7 +83,8 @@ def _signaling(app: web.Application, settings: Settings) -> None:
         absolute=timedelta(seconds=settings.session_absolute_seconds),
     )
     setup_signaling(app, RecordsGateway(lambda: app[SESSIONMAKER], policy), signaling_settings(settings))
-    app.cleanup_ctx.append(_capture_push)  # after setup_signaling's entries: the feed exists
+    # Capture changes are pushed to the clinicians' visit sockets: the panel does not poll.
+    app[CAPTURE_LISTENER] = app[CAPTURE_FEED_KEY]
     for handler in (signaling_routes.visit_socket, signaling_routes.lobby_socket):
         allow(*ALL_ROLES)(handler)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
 from telehealth.signaling.broker import BrokerUnavailable
 from telehealth.signaling.hub import Hub
@@ -23,7 +24,8 @@ MAX_PENDING_VISITS = 1024
 class CaptureFeed:
     """A `CaptureListener` that pushes each visit's capture changes over the signaling hub."""
 
-    def __init__(self, hub: Hub, *, max_pending: int = MAX_PENDING_VISITS) -> None:
+    def __init__(self, hub: Callable[[], Hub], *, max_pending: int = MAX_PENDING_VISITS) -> None:
+        # A getter: the feed is the app's listener from the start, the hub exists once it started.
         self._hub = hub
         self._max_pending = max_pending
         # visit id -> latest reason; insertion order is the order the visits are pushed in.
@@ -64,7 +66,7 @@ class CaptureFeed:
                 visit_id = next(iter(self._pending))
                 reason = self._pending.pop(visit_id)
                 try:
-                    await self._hub.capture_changed(visit_id, reason)
+                    await self._hub().capture_changed(visit_id, reason)
                 except BrokerUnavailable:
                     # Clinicians on this process were told; others refresh when their socket
                     # reconnects (the panel reads the capture once on every join).

@@ -51,6 +51,7 @@ def setup_signaling(
     app[GATEWAY_KEY] = gateway
     app[BROKER_KEY] = broker if broker is not None else make_broker(settings)
     app[CONNECTIONS_KEY] = set()
+    app[CAPTURE_FEED_KEY] = CaptureFeed(lambda: app[HUB_KEY])
     app.cleanup_ctx.append(_broker_ctx)
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_capture_feed_ctx)
@@ -75,8 +76,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _capture_feed_ctx(app: web.Application) -> AsyncIterator[None]:
-    feed = CaptureFeed(app[HUB_KEY])
-    app[CAPTURE_FEED_KEY] = feed
+    feed = app[CAPTURE_FEED_KEY]
     feed.start()
     yield
     await feed.close()
