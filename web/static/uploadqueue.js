@@ -5,6 +5,8 @@
 // resumes what is left once the patient's session is back. The Idempotency-Key is stored with the
 // file, so a file whose answer was lost is stored once even when sent again. The store is bounded
 // (MAX_ENTRIES files, MAX_BYTES bytes): the oldest files are dropped first, with a console warning.
+// Files older than MAX_AGE_MS are dropped when a page loads: a face photo should not linger on a
+// shared device, and the session that could upload it has expired by then.
 //
 // Events: "progress" with detail {capture_id, kind, state, percent, error?}.
 
@@ -12,6 +14,7 @@ const DB_NAME = "telehealth-uploads";
 const STORE = "uploads";
 const MAX_ENTRIES = 30;
 const MAX_BYTES = 200 * 1024 * 1024;
+const MAX_AGE_MS = 24 * 3600 * 1000;
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 
 function request(req) {
@@ -107,8 +110,14 @@ export class UploadQueue extends EventTarget {
     } catch (err) {
       console.warn(`could not read unsent device uploads: ${err.message}`);
     }
-    for (const entry of rows) if (entry.visitId === this.visitId) this.push(entry);
-    return rows.length;
+    for (const entry of rows) {
+      if (Date.now() - entry.createdAt > MAX_AGE_MS) {
+        console.warn(`dropping an unsent ${entry.kind} of capture ${entry.captureId}: older than a day`);
+        await this.forget(entry);
+      } else if (entry.visitId === this.visitId) {
+        this.push(entry);
+      }
+    }
   }
 
   async makeRoom(size) {
