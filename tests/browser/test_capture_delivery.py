@@ -151,6 +151,36 @@ async def test_a_take_reaches_the_device_although_the_patients_socket_drops_duri
     assert protocol.patient.js_errors == []
 
 
+async def test_a_take_clicked_while_the_patient_is_away_still_brings_the_device_clip_but_no_late_still(
+    protocol: Protocol, db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    doc, patient = protocol.doc, protocol.patient.page
+    await patient.evaluate(
+        """() => {
+            const signal = window.telehealth.signal;
+            const reconnect = signal.connect.bind(signal);
+            signal.connect = () => setTimeout(reconnect, 3000);
+            signal.ws.close();
+        }"""
+    )
+    await doc.wait_for_selector("li[data-participant] span:has-text('reconnecting')")
+    await doc.click("#capture-take")  # the take command finds no patient connection
+    await doc.wait_for_selector("li[data-step='rest'] img.thumb")  # the stream's still, at the click
+    await doc.wait_for_selector("li[data-participant] span:has-text('admitted')", timeout=20_000)
+    await doc.wait_for_function("() => window.telehealth.panel.delivery.size === 0")
+
+    async def clip_arrived() -> bool:
+        return "clip" in await _device_copies(protocol.clinician, protocol.visit_id, "rest")
+
+    await _wait(clip_arrived, "the device's clip of the step (recording since the step began) is stored")
+    assert await _verified_device_files(db, settings, protocol.visit_id, "rest") == {"video"}
+    # A frame grabbed seconds after the click would show another moment: the stream's still stays
+    # primary, and the panel says why the device copy is missing.
+    await doc.wait_for_selector("li[data-step='rest'] .badge[data-kind='still']:has-text('device failed')")
+    assert await _device_copies(protocol.clinician, protocol.visit_id, "rest") == {"clip"}
+    assert protocol.patient.js_errors == []
+
+
 async def test_a_reload_of_the_patients_page_mid_upload_still_delivers_the_upload(
     protocol: Protocol, db: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
