@@ -28,18 +28,18 @@ import asyncpg  # type: ignore[import-untyped]
 from aiohttp.test_utils import TestServer
 
 from telehealth.app import create_app
+from telehealth.capture import default_protocol
 from telehealth.records.accounts import create_user
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.migrate import upgrade
 from telehealth.records.models import Role
-from telehealth.records.review import DEFAULT_STEPS
 from telehealth.settings import Settings
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "bench_review"
 PASSWORD = "bench password 123"
-STILL_STEPS = [s for s, _ in DEFAULT_STEPS if s != "spontaneous"]  # 9 stills, each with a thumbnail
-CLIP_STEPS = [s for s, _ in DEFAULT_STEPS]  # 10 clips
+STILL_STEPS = [s.id for s in default_protocol().steps if s.still]  # 9 stills, each with a thumbnail
+CLIP_STEPS = [s.id for s in default_protocol().steps if s.clip]  # 10 clips
 MEDIA_PER_VISIT = 2 * len(STILL_STEPS) + len(CLIP_STEPS)  # 28
 
 

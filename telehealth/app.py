@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from telehealth.capture.service import capture_context
 from telehealth.gateway import RecordsGateway
+from telehealth.handlers.capture.context import capture_context
 from telehealth.handlers.capture.events import NoCaptureListener
 from telehealth.http import (
     api_admin,

@@ -63,12 +63,15 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl_seconds: int = 3600
     trusted_origins: tuple[str, ...] = field(default=())
+    device_copy_timeout_seconds: int = 600
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
             raise ValueError("session timeouts must be positive and absolute >= idle")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("TURN urls need TELEHEALTH_TURN_SECRET (time-limited HMAC credentials)")
+        if self.device_copy_timeout_seconds <= 0:
+            raise ValueError("TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,4 +98,5 @@ class Settings:
             turn_urls=urls("TELEHEALTH_TURN_URLS"),
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
+            device_copy_timeout_seconds=int(env.get("TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS", "600")),
         )

@@ -1,22 +1,33 @@
-"""Real, small media for review tests: drawn face stills (PNG), VP8 WebM clips, stored through records.captures."""
+"""Real media for review tests (drawn face stills, VP8 WebM clips), stored through the capture writers."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 
 import av
 from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telehealth.capture import StillImage, StillRule, StillScores, default_protocol, make_thumbnail
+from telehealth.capture.quality import assess_still_bytes
+from telehealth.capture.runner import StillCut
+from telehealth.capture.uploads import UploadLimits
+from telehealth.handlers.capture.takes import store_still_take
+from telehealth.handlers.capture.uploads import PreparedCopy, prepare_device_copy, store_device_copy
 from telehealth.records import captures, patients, visits
 from telehealth.records.mediastore import MediaStore
-from telehealth.records.models import AffectedSide, CaptureKind, CaptureStatus, Patient, Provenance, Visit
+from telehealth.records.models import AffectedSide, CaptureKind, Patient, Visit
+from telehealth.records.quality import read_quality
 
-STILL_SIZE = (360, 480)
+STILL_SIZE = (810, 1080)  # the patient's phone: above the 800x600 minimum, so no low_resolution flag
+STREAM_SIZE = (360, 480)  # the same moment from the video stream
 THUMB_SIZE = (90, 120)
 CLIP_SIZE = (320, 240)
 CLIP_FPS = 15
@@ -90,6 +101,7 @@ class SeededVisit:
     stills: dict[str, uuid.UUID] = field(default_factory=dict)  # step -> capture id
     clips: dict[str, uuid.UUID] = field(default_factory=dict)
     media: dict[str, bytes] = field(default_factory=dict)  # media id -> bytes
+    thumbs: dict[str, bytes] = field(default_factory=dict)  # step -> the device still's thumbnail
 
 
 async def make_patient(db: AsyncSession, mrn: str, *, created_by: uuid.UUID, family: str = "Doe") -> Patient:
@@ -105,6 +117,36 @@ async def make_patient(db: AsyncSession, mrn: str, *, created_by: uuid.UUID, fam
     )
 
 
+async def _device_copy(kind: CaptureKind, content_type: str, data: bytes) -> tuple[PreparedCopy, bytes, bytes | None]:
+    """What the upload pipeline makes of the patient device's file: (prepared, stored bytes, thumbnail)."""
+
+    def prepare() -> tuple[PreparedCopy, bytes, bytes | None]:
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "body"
+            raw.write_bytes(data)
+            copy = prepare_device_copy(kind, content_type, raw, Path(tmp) / "clean", UploadLimits())
+            if isinstance(copy.content, Path):  # a remuxed clip: keep its bytes, the directory goes
+                body = copy.content.read_bytes()
+                copy = replace(copy, content=body)
+            else:
+                body = copy.content
+            return copy, body, copy.thumbnail
+
+    return await asyncio.to_thread(prepare)
+
+
+def _stream_cut(step: str, tint: tuple[int, int, int]) -> StillCut:
+    """What the server peer cuts from the patient's stream: a smaller still, its scores and quality."""
+    png = _png(_face(step, STREAM_SIZE, tint))
+    w, h = STREAM_SIZE
+    image = StillImage(png, "image/png", w, h, timestamp=0.0, thumbnail=make_thumbnail(png))
+    rule = StillRule.SHARPEST if step == "rest" else StillRule.PEAK_EXPRESSION
+    scores = StillScores(
+        rule, expression=12.0, sharpness=150.0, sharpness_threshold=40.0, candidates=20, baseline_timestamp=0.0
+    )
+    return StillCut(image, scores, assess_still_bytes(image.thumbnail, w, h, source="stream", scores=scores))
+
+
 async def seed_visit(
     db: AsyncSession,
     store: MediaStore,
@@ -118,75 +160,38 @@ async def seed_visit(
     flags: dict[str, list[str]] | None = None,
     stream_copy: bool = True,
 ) -> SeededVisit:
-    """A visit with a still (device primary + stream copy + thumbnail) per step and clips for clip_steps."""
+    """A visit captured the way the product writes it: the default protocol started, a still per step
+    (the stream copy cut by the server unless ``stream_copy`` is off, then the device copy uploaded),
+    and clips of ``clip_steps`` from the device. ``flags`` stand for the face-level checks (head pose)
+    that capture lists as not run; the picture-level checks run for real.
+    """
     visit = await visits.schedule_visit(db, patient_id=patient_id, clinician_id=clinician_id, scheduled_at=scheduled_at)
+    protocol = default_protocol()
+    visit.consent_capture = True
+    visit.protocol_id, visit.protocol_version = protocol.id, str(protocol.version)  # as capture start records
     seeded = SeededVisit(visit)
     for step in steps:
-        take = await captures.new_take(
-            db, visit_id=visit.id, step_id=step, kind=CaptureKind.STILL, created_by=clinician_id
-        )
-        take.status = CaptureStatus.STORED
+        cut = _stream_cut(step, tint) if stream_copy else None
+        take, stream_files = await store_still_take(db, store, visit.id, step, cut, clinician_id)
+        if cut is not None:
+            for m, data in zip(stream_files, (cut.image.data, cut.image.thumbnail), strict=True):
+                seeded.media[str(m.id)] = data
+        copy, body, thumb = await _device_copy(CaptureKind.STILL, "image/png", still_png(step, tint))
+        m = await store_device_copy(db, store, take, copy)
+        seeded.media[str(m.id)] = body
+        seeded.thumbs[step] = thumb or b""
         if flags and step in flags:
-            take.quality = {"flags": flags[step]}
-        png = still_png(step, tint)
-        w, h = STILL_SIZE
-        m = await captures.add_media(
-            db,
-            store,
-            visit_id=visit.id,
-            capture_id=take.id,
-            content=png,
-            info=captures.MediaInfo("image/png", Provenance.DEVICE, w, h),
-            primary=True,
-            created_by=clinician_id,
-        )
-        seeded.media[str(m.id)] = png
-        if stream_copy:
-            low = _png(_face(step, (240, 320), tint))
-            m = await captures.add_media(
-                db,
-                store,
-                visit_id=visit.id,
-                capture_id=take.id,
-                content=low,
-                info=captures.MediaInfo("image/png", Provenance.STREAM, 240, 320),
-            )
-            seeded.media[str(m.id)] = low
-        thumb = still_png(step, tint, thumb=True)
-        m = await captures.add_media(
-            db,
-            store,
-            visit_id=visit.id,
-            capture_id=take.id,
-            content=thumb,
-            info=captures.MediaInfo("image/png", Provenance.DERIVED, *THUMB_SIZE),
-            thumbnail=True,
-        )
-        seeded.media[str(m.id)] = thumb
+            quality = read_quality(take.quality)
+            assert quality is not None
+            take.quality = quality.model_copy(update={"flags": [*quality.flags, *flags[step]]}).to_json()
         seeded.stills[step] = take.id
     for step in clip_steps:
         take = await captures.new_take(
             db, visit_id=visit.id, step_id=step, kind=CaptureKind.CLIP, created_by=clinician_id
         )
-        take.status = CaptureStatus.STORED
-        webm = clip_webm(step, tint)
-        m = await captures.add_media(
-            db,
-            store,
-            visit_id=visit.id,
-            capture_id=take.id,
-            content=webm,
-            info=captures.MediaInfo(
-                "video/webm",
-                Provenance.DEVICE,
-                *CLIP_SIZE,
-                duration_ms=CLIP_FRAMES * 1000 // CLIP_FPS,
-                frames=CLIP_FRAMES,
-            ),
-            primary=True,
-            created_by=clinician_id,
-        )
-        seeded.media[str(m.id)] = webm
+        copy, body, _ = await _device_copy(CaptureKind.CLIP, "video/webm", clip_webm(step, tint))
+        m = await store_device_copy(db, store, take, copy)
+        seeded.media[str(m.id)] = body
         seeded.clips[step] = take.id
     await db.flush()
     return seeded

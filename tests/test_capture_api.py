@@ -13,17 +13,19 @@ from typing import Any
 
 import av
 from aiohttp.test_utils import TestClient
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from PIL import Image, ImageStat
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.capture.service import ice_servers
-from telehealth.keys import CAPTURE
+from telehealth.app import signaling_settings
+from telehealth.capture.ice import rtc_ice_servers
+from telehealth.keys import CAPTURE_TAKES
 from telehealth.records.consent import CONSENT_VERSION
 from telehealth.records.mediastore import FileMediaStore
-from telehealth.records.models import AuditEvent, Capture, MediaFile
+from telehealth.records.models import AuditEvent, Capture, MediaFile, Visit
 from telehealth.settings import Settings
+from telehealth.signaling import turn
 from tests.capture.sender import ExpressiveTrack
 from tests.conftest import login, with_settings
 
@@ -139,7 +141,7 @@ async def test_capture_end_to_end(
     settings: Settings,
     caplog: Any,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="telehealth.capture.service")
+    caplog.set_level(logging.INFO, logger="telehealth.handlers.capture.takes")
     await login(client, "clinician")
     ctx = await new_visit(client)
     started = await start_capture(client, ctx)
@@ -158,6 +160,7 @@ async def test_capture_end_to_end(
         s = await wait_for(
             client, ctx, lambda s: all(t["status"] != "pending" for st in s["steps"] for t in st["takes"])
         )
+        assert s["current_step"] == "smile_open"
     finally:
         await sender.close()
 
@@ -242,7 +245,8 @@ async def test_capture_end_to_end(
         skipped = await r.json()
         assert skipped["still"]["status"] == skipped["clip"]["status"] == "skipped"
     s = await status(client, ctx)
-    assert s["complete"] and s["current_step"] == "smile_open"
+    # The patient's peer closed above: the registry dropped it (it used to linger with its last step).
+    assert s["complete"] and s["current_step"] is None and s["peer"] == "none"
     assert by_step["spontaneous"]["takes"] == [] and s["steps"][2]["takes"][0]["skip_reason"] == "pain"
     patient_view = await client.get(f"/api/visits/{ctx.visit_id}/capture", headers=ctx.patient)
     assert patient_view.status == 200 and (await patient_view.json())["complete"]
@@ -258,14 +262,14 @@ async def test_replacing_the_peer_closes_the_old_one_and_shutdown_closes_all(
     await login(client, "clinician")
     ctx = await new_visit(client)
     await start_capture(client, ctx)
-    service = client.app[CAPTURE]
+    peers = client.app[CAPTURE_TAKES].peers
     senders = []
     try:
         senders.append(await offer_camera(client, ctx, ExpressiveTrack(320, 240)))
-        old = service.runner(uuid.UUID(ctx.visit_id))
+        old = peers.get(uuid.UUID(ctx.visit_id))
         assert old is not None
         senders.append(await offer_camera(client, ctx, ExpressiveTrack(320, 240)))
-        new = service.runner(uuid.UUID(ctx.visit_id))
+        new = peers.get(uuid.UUID(ctx.visit_id))
         assert new is not None and new is not old
         async with asyncio.timeout(10):
             await old.peer.wait_closed()
@@ -273,8 +277,8 @@ async def test_replacing_the_peer_closes_the_old_one_and_shutdown_closes_all(
     finally:
         for sender in senders:
             await sender.close()
-    await service.close()
-    assert new.peer_state == "closed" and service.runner(uuid.UUID(ctx.visit_id)) is None
+    await peers.close()
+    assert new.peer_state == "closed" and peers.get(uuid.UUID(ctx.visit_id)) is None
 
 
 async def test_begin_without_stream_and_take_leaves_pending_takes(client: TestClient[Any, Any]) -> None:
@@ -351,20 +355,11 @@ async def test_command_on_a_process_without_the_runner_is_refused(
     await login(client, "clinician")
     ctx = await new_visit(client)
     await start_capture(client, ctx)
-    # Another process answered the patient's latest offer (as its audit event says).
+    # Another process answered the patient's latest offer (as the visit records it).
     async with db() as s, s.begin():
-        s.add(
-            AuditEvent(
-                actor_id=f"patient:{ctx.visit_id}",
-                actor_role="patient",
-                action="capture_peer",
-                object_type="visit",
-                object_id=ctx.visit_id,
-                patient_id=uuid.UUID(ctx.patient_id),
-                outcome="ok",
-                detail={"instance": "4242-elsewhere"},
-            )
-        )
+        visit = await s.get(Visit, uuid.UUID(ctx.visit_id))
+        assert visit is not None
+        visit.capture_instance = "4242-elsewhere"
     for action in ("begin", "take"):
         r = await client.post(f"/api/visits/{ctx.visit_id}/capture/steps/rest/{action}")
         error = (await r.json())["error"]
@@ -380,9 +375,13 @@ def test_turn_credentials_follow_coturn_use_auth_secret(settings: Settings) -> N
     configured = with_settings(
         settings, stun_urls=("stun:stun.example.org:3478",), turn_urls=("turn:turn.example.org:3478",), turn_secret="s3"
     )
-    stun, turn = ice_servers(configured, "capture-x", now=1000)
+
+    def ice_servers(settings: Settings, name: str, now: float | None = None) -> list[RTCIceServer]:
+        return rtc_ice_servers(turn.ice_servers(signaling_settings(settings), name, now))
+
+    stun, turn_server = ice_servers(configured, "capture-x", now=1000)
     assert stun.urls == ["stun:stun.example.org:3478"] and stun.username is None
-    assert turn.username == f"{1000 + configured.turn_ttl_seconds}:capture-x"
-    expected = base64.b64encode(hmac.new(b"s3", turn.username.encode(), hashlib.sha1).digest()).decode()
-    assert turn.credential == expected
+    assert turn_server.username == f"{1000 + configured.turn_ttl_seconds}:capture-x"
+    expected = base64.b64encode(hmac.new(b"s3", turn_server.username.encode(), hashlib.sha1).digest()).decode()
+    assert turn_server.credential == expected
     assert ice_servers(settings, "capture-x") == []  # no default public STUN server

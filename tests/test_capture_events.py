@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.app import create_app
 from telehealth.handlers.capture import CaptureChange
-from telehealth.keys import CAPTURE_LISTENER
+from telehealth.keys import CAPTURE_LISTENER, CAPTURE_TAKES
 from telehealth.records.models import Capture
 from telehealth.settings import Settings
 from tests.capture.sender import ExpressiveTrack
 from tests.conftest import Staff, login
-from tests.test_capture_api import new_visit, offer_camera, start_capture, wait_for
+from tests.test_capture_api import new_visit, offer_camera, start_capture, status, wait_for
 
 
 class Recorder:
@@ -78,7 +78,7 @@ async def test_the_clinician_panel_is_told_of_start_take_and_skip_after_they_are
     assert [takes for _, _, takes in recorder.events][:2] == [0, 2]
 
 
-async def test_the_clinician_panel_is_told_when_the_patients_camera_connects_and_a_clip_is_stored(
+async def test_the_clinician_panel_is_told_when_the_patients_camera_connects_stores_a_clip_and_leaves(
     db: async_sessionmaker[AsyncSession], aiohttp_client: Any, settings: Settings, staff: Staff
 ) -> None:
     recorder = Recorder(db)
@@ -89,6 +89,9 @@ async def test_the_clinician_panel_is_told_when_the_patients_camera_connects_and
     sender = await offer_camera(client, ctx, ExpressiveTrack(320, 240))
     try:
         await wait_for(client, ctx, lambda s: s["peer"] == "receiving")
+        async with asyncio.timeout(5):  # the listener is told right after the move; give it its turn
+            while len(recorder.reasons()) < 3:
+                await asyncio.sleep(0.05)
         assert recorder.reasons()[1:] == [CaptureChange.PEER_STATE, CaptureChange.PEER_STATE]  # connecting, receiving
         r = await client.post(f"/api/visits/{ctx.visit_id}/capture/steps/rest/take")
         assert r.status == 200, await r.text()
@@ -96,3 +99,10 @@ async def test_the_clinician_panel_is_told_when_the_patients_camera_connects_and
     finally:
         await sender.close()
     assert recorder.reasons().count(CaptureChange.TAKE) == 1
+    # The patient's peer closes: the registry forgets it and the panel is told.
+    peers = client.app[CAPTURE_TAKES].peers
+    async with asyncio.timeout(30):
+        while peers.get(uuid.UUID(ctx.visit_id)) is not None or recorder.reasons().count(CaptureChange.PEER_STATE) < 3:
+            await asyncio.sleep(0.1)  # connecting, receiving, closed
+    assert len(peers) == 0
+    assert (await status(client, ctx))["peer"] == "none"

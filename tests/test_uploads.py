@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.capture.uploads import UploadIncomplete, UploadLimits, receive_body
-from telehealth.keys import CAPTURE
+from telehealth.keys import CAPTURE_UPLOADS
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.records.models import AuditEvent, Capture, CaptureStatus, MediaFile
 from telehealth.settings import Settings
@@ -178,7 +178,7 @@ async def test_too_large_is_413_with_or_without_content_length(
     client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
 ) -> None:
     ctx, still_id, clip_id = await pending_takes(client)
-    client.app[CAPTURE].limits = UploadLimits(still_bytes=50_000, clip_bytes=60_000)
+    client.app[CAPTURE_UPLOADS].limits = UploadLimits(still_bytes=50_000, clip_bytes=60_000)
     big = camera_jpeg(2000, 1500) + b"\0" * 60_000
 
     async def chunked() -> Any:  # no Content-Length: the limit must hold while streaming
@@ -209,7 +209,7 @@ async def test_uploads_are_bound_to_the_patients_own_visit(client: TestClient[An
 async def test_cut_off_upload_stores_nothing_and_a_retry_completes(
     client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession], settings: Settings, caplog: Any
 ) -> None:
-    caplog.set_level(logging.INFO, logger="telehealth.capture.service")
+    caplog.set_level(logging.INFO, logger="telehealth.handlers.capture.uploads")
     ctx, still_id, _ = await pending_takes(client)
     jpeg = camera_jpeg(1600, 1200)
     assert (await upload(client, ctx, still_id, jpeg, "image/jpeg", key="first")).status == 201

@@ -7,16 +7,17 @@ and a pre-rolled WebM clip. Knows nothing of the database or HTTP.
 
 from .protocol import (
     CaptureProtocol,
-    ProtocolError,
+    InvalidProtocolError,
     ProtocolStep,
     StillRule,
     default_protocol,
     load_protocol,
     parse_protocol,
+    shipped_protocols,
 )
 from .result import CaptureUnavailable, Clip, StillImage, StillScores, StreamCaptureResult
 from .sdp import BitrateHint
-from .serverpeer import InvalidStateError, PeerSettings, PeerState, PeerStats, ServerCapturePeer
+from .serverpeer import PeerSettings, PeerState, PeerStateError, PeerStats, ServerCapturePeer
 from .thumbnail import make_thumbnail
 
 __all__ = [
@@ -24,11 +25,11 @@ __all__ = [
     "CaptureProtocol",
     "CaptureUnavailable",
     "Clip",
-    "InvalidStateError",
+    "InvalidProtocolError",
     "PeerSettings",
     "PeerState",
+    "PeerStateError",
     "PeerStats",
-    "ProtocolError",
     "ProtocolStep",
     "ServerCapturePeer",
     "StillImage",
@@ -39,4 +40,5 @@ __all__ = [
     "load_protocol",
     "make_thumbnail",
     "parse_protocol",
+    "shipped_protocols",
 ]

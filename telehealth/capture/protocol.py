@@ -13,23 +13,26 @@ from typing import Any
 
 __all__ = [
     "CaptureProtocol",
-    "ProtocolError",
+    "InvalidProtocolError",
     "ProtocolStep",
     "StillRule",
     "default_protocol",
     "load_protocol",
     "parse_protocol",
+    "shipped_protocols",
 ]
 
 MIN_CLIP_SECONDS = 1.0
 # The spontaneous step runs 20-60 s; anything longer would not fit the held ring (see ring.py).
 MAX_CLIP_SECONDS = 90.0
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_STEP_KEYS = frozenset({"id", "instruction", "still", "clip", "clip_seconds", "still_rule", "optional", "spontaneous"})
+_STEP_KEYS = frozenset(
+    {"id", "label", "instruction", "still", "clip", "clip_seconds", "still_rule", "optional", "spontaneous"}
+)
 _PROTOCOL_KEYS = frozenset({"id", "version", "title", "steps"})
 
 
-class ProtocolError(ValueError):
+class InvalidProtocolError(ValueError):
     """A protocol file is malformed or inconsistent."""
 
 
@@ -42,7 +45,7 @@ class StillRule(Enum):
 
 @dataclass(frozen=True, slots=True)
 class ProtocolStep:
-    """One expression the patient is asked to make."""
+    """One expression the patient is asked to make; ``label`` is its name on review pages and exports."""
 
     id: str
     instruction: str
@@ -52,16 +55,19 @@ class ProtocolStep:
     still_rule: StillRule = StillRule.PEAK_EXPRESSION
     optional: bool = False
     spontaneous: bool = False
+    label: str = ""
 
     def __post_init__(self) -> None:
+        if not self.label:  # a readable default: "brow_raise" -> "Brow raise"
+            object.__setattr__(self, "label", self.id.replace("_", " ").capitalize())
         if not _ID_RE.match(self.id):
-            raise ProtocolError(f"step id {self.id!r} must match {_ID_RE.pattern}")
+            raise InvalidProtocolError(f"step id {self.id!r} must match {_ID_RE.pattern}")
         if not self.instruction.strip():
-            raise ProtocolError(f"step {self.id!r} has an empty instruction")
+            raise InvalidProtocolError(f"step {self.id!r} has an empty instruction")
         if not (self.still or self.clip):
-            raise ProtocolError(f"step {self.id!r} captures neither a still nor a clip")
+            raise InvalidProtocolError(f"step {self.id!r} captures neither a still nor a clip")
         if not MIN_CLIP_SECONDS <= self.clip_seconds <= MAX_CLIP_SECONDS:
-            raise ProtocolError(
+            raise InvalidProtocolError(
                 f"step {self.id!r}: clip_seconds {self.clip_seconds} outside [{MIN_CLIP_SECONDS}, {MAX_CLIP_SECONDS}]"
             )
 
@@ -77,15 +83,15 @@ class CaptureProtocol:
 
     def __post_init__(self) -> None:
         if not _ID_RE.match(self.id.replace("-", "_")):
-            raise ProtocolError(f"protocol id {self.id!r} is not a simple identifier")
+            raise InvalidProtocolError(f"protocol id {self.id!r} is not a simple identifier")
         if self.version < 1:
-            raise ProtocolError(f"protocol version must be >= 1, got {self.version}")
+            raise InvalidProtocolError(f"protocol version must be >= 1, got {self.version}")
         if not self.steps:
-            raise ProtocolError("a protocol needs at least one step")
+            raise InvalidProtocolError("a protocol needs at least one step")
         ids = [step.id for step in self.steps]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ProtocolError(f"duplicate step ids: {', '.join(duplicates)}")
+            raise InvalidProtocolError(f"duplicate step ids: {', '.join(duplicates)}")
 
     def step(self, step_id: str) -> ProtocolStep:
         """Return the step with this id, or raise KeyError."""
@@ -99,21 +105,21 @@ def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], whe
     value = data[key]
     # bool is an int in Python: refuse it where a number is expected.
     if isinstance(value, bool) and kind is not bool:
-        raise ProtocolError(f"{where}: {key!r} must not be a boolean")
+        raise InvalidProtocolError(f"{where}: {key!r} must not be a boolean")
     if not isinstance(value, kind):
-        raise ProtocolError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+        raise InvalidProtocolError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
     return value
 
 
 def _check_keys(data: Any, allowed: frozenset[str], required: set[str], where: str) -> None:
     if not isinstance(data, dict):
-        raise ProtocolError(f"{where}: expected an object")
+        raise InvalidProtocolError(f"{where}: expected an object")
     unknown = set(data) - allowed
     if unknown:
-        raise ProtocolError(f"{where}: unknown keys {sorted(unknown)}")
+        raise InvalidProtocolError(f"{where}: unknown keys {sorted(unknown)}")
     missing = required - set(data)
     if missing:
-        raise ProtocolError(f"{where}: missing keys {sorted(missing)}")
+        raise InvalidProtocolError(f"{where}: missing keys {sorted(missing)}")
 
 
 def _flag(data: Mapping[str, Any], key: str, where: str) -> bool:
@@ -126,7 +132,7 @@ def _parse_step(data: Any, index: int) -> ProtocolStep:
     try:
         rule = StillRule(data.get("still_rule", StillRule.PEAK_EXPRESSION.value))
     except ValueError as exc:
-        raise ProtocolError(f"{where}: {exc}") from None
+        raise InvalidProtocolError(f"{where}: {exc}") from None
     return ProtocolStep(
         id=_typed(data, "id", str, where),
         instruction=_typed(data, "instruction", str, where),
@@ -136,6 +142,7 @@ def _parse_step(data: Any, index: int) -> ProtocolStep:
         still_rule=rule,
         optional=_flag(data, "optional", where),
         spontaneous=_flag(data, "spontaneous", where),
+        label=_typed(data, "label", str, where) if "label" in data else "",
     )
 
 
@@ -144,7 +151,7 @@ def parse_protocol(data: Any) -> CaptureProtocol:
     _check_keys(data, _PROTOCOL_KEYS, {"id", "version", "steps"}, "protocol")
     steps = data["steps"]
     if not isinstance(steps, list):
-        raise ProtocolError("protocol: 'steps' must be a list")
+        raise InvalidProtocolError("protocol: 'steps' must be a list")
     return CaptureProtocol(
         id=_typed(data, "id", str, "protocol"),
         version=_typed(data, "version", int, "protocol"),
@@ -158,8 +165,21 @@ def load_protocol(path: str | Path) -> CaptureProtocol:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ProtocolError(f"{path}: not valid JSON: {exc}") from None
+        raise InvalidProtocolError(f"{path}: not valid JSON: {exc}") from None
     return parse_protocol(data)
+
+
+def shipped_protocols() -> list[CaptureProtocol]:
+    """Every protocol file shipped in ``capture/protocols/`` (blocking: read once at startup)."""
+    folder = resources.files(__package__).joinpath("protocols")
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            try:
+                found.append(parse_protocol(json.loads(entry.read_text("utf-8"))))
+            except (json.JSONDecodeError, InvalidProtocolError) as exc:
+                raise InvalidProtocolError(f"protocols/{entry.name}: {exc}") from None
+    return found
 
 
 def default_protocol() -> CaptureProtocol:

@@ -9,15 +9,15 @@ a missing flag as a passed check.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Literal
 
 from PIL import Image, ImageStat
+
+from telehealth.records.quality import QUALITY_VERSION, CaptureQuality, StillSelection
 
 from .result import StillScores
 
 __all__ = ["QUALITY_VERSION", "assess_still", "assess_still_bytes"]
-
-QUALITY_VERSION = 1
 MIN_WIDTH, MIN_HEIGHT = 800, 600  # ATA teledermatology minimum
 MAX_SIDE_IMBALANCE = 0.20  # left/right halves of the face within about +-20 % brightness
 DARK, BRIGHT = 60.0, 200.0  # mean luma of the central region, 0-255
@@ -34,8 +34,13 @@ def _center(gray: Image.Image) -> Image.Image:
 
 
 def assess_still(
-    image: Image.Image, width: int, height: int, *, source: str, scores: StillScores | None = None
-) -> dict[str, Any]:
+    image: Image.Image,
+    width: int,
+    height: int,
+    *,
+    source: Literal["stream", "device"],
+    scores: StillScores | None = None,
+) -> CaptureQuality:
     """Quality figures and flags of a still; ``image`` may be a reduced preview of it."""
     gray = image.convert("L")
     if gray.width > _PREVIEW_WIDTH:  # the figures are means: a preview gives the same answer faster
@@ -60,34 +65,40 @@ def assess_still(
         flags.append("uneven_light")
     if clipped > MAX_CLIPPED_FRACTION:
         flags.append("clipped_highlights")
-    out: dict[str, Any] = {
-        "version": QUALITY_VERSION,
-        "source": source,
-        "width": width,
-        "height": height,
-        "brightness": round(brightness, 1),
-        "brightness_image_left": round(left, 1),
-        "brightness_image_right": round(right, 1),
-        "side_imbalance": round(imbalance, 3),
-        "clipped_fraction": round(clipped, 4),
-        "flags": flags,
-        "ok": not flags,
-        "not_run": list(NOT_RUN),
-    }
+    selection = None
     if scores is not None:
-        out["selection"] = {
-            "rule": scores.rule.value,
-            "expression": round(scores.expression, 2),
-            "sharpness": round(scores.sharpness, 1),
-            "sharpness_threshold": round(scores.sharpness_threshold, 1),
-            "candidates": scores.candidates,
-        }
-    return out
+        selection = StillSelection(
+            rule=scores.rule.value,
+            expression=round(scores.expression, 2),
+            sharpness=round(scores.sharpness, 1),
+            sharpness_threshold=round(scores.sharpness_threshold, 1),
+            candidates=scores.candidates,
+        )
+    return CaptureQuality(
+        version=QUALITY_VERSION,
+        source=source,
+        width=width,
+        height=height,
+        brightness=round(brightness, 1),
+        brightness_image_left=round(left, 1),
+        brightness_image_right=round(right, 1),
+        side_imbalance=round(imbalance, 3),
+        clipped_fraction=round(clipped, 4),
+        flags=flags,
+        ok=not flags,
+        not_run=list(NOT_RUN),
+        selection=selection,
+    )
 
 
 def assess_still_bytes(
-    preview: bytes, width: int, height: int, *, source: str, scores: StillScores | None = None
-) -> dict[str, Any]:
+    preview: bytes,
+    width: int,
+    height: int,
+    *,
+    source: Literal["stream", "device"],
+    scores: StillScores | None = None,
+) -> CaptureQuality:
     """assess_still() on an encoded preview (the still's JPEG thumbnail is enough)."""
     with Image.open(io.BytesIO(preview)) as image:
         return assess_still(image, width, height, source=source, scores=scores)

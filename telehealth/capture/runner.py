@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,14 +22,15 @@ from telehealth.records import captures
 from telehealth.records.errors import DomainError
 from telehealth.records.mediastore import MediaStore
 from telehealth.records.models import CaptureStatus, Provenance
+from telehealth.records.quality import CaptureQuality
 from telehealth.records.types import utcnow
 
 from .protocol import MAX_CLIP_SECONDS, ProtocolStep
-from .quality import QUALITY_VERSION, assess_still_bytes
-from .result import CaptureUnavailable, StillImage, StillScores
+from .quality import assess_still_bytes
+from .result import CaptureUnavailable, Clip, StillImage, StillScores
 from .serverpeer import PeerState, ServerCapturePeer
 
-__all__ = ["CaptureRunner", "NoStream", "PeerStatus", "StepMark", "StillCut"]
+__all__ = ["CaptureRunner", "NoStream", "PeerStatus", "StepMark", "StillCut", "store_stream_clip"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,37 @@ class StillCut:
 
     image: StillImage
     scores: StillScores
-    quality: dict[str, Any]
+    quality: CaptureQuality
+
+
+async def store_stream_clip(
+    db: AsyncSession, store: MediaStore, capture_id: uuid.UUID, clip: Clip, *, postroll: float, by: uuid.UUID | None
+) -> None:
+    """Store a take's clip cut from the stream; a device copy that arrived first stays primary."""
+    capture = await captures.get_capture(db, capture_id)
+    device_first = any(m.provenance is Provenance.DEVICE for m in await captures.media_of(db, capture_id))
+    info = captures.MediaInfo(
+        clip.content_type, Provenance.STREAM, clip.width, clip.height, round(clip.duration * 1000), clip.frame_count
+    )
+    await captures.add_media(
+        db,
+        store,
+        visit_id=capture.visit_id,
+        capture_id=capture_id,
+        content=clip.data,
+        info=info,
+        primary=not device_first,
+        created_by=by,
+    )
+    capture.status = CaptureStatus.STORED
+    if not device_first:
+        capture.quality = CaptureQuality(
+            source="stream",
+            preroll_seconds=round(clip.preroll, 2),
+            postroll_seconds=round(postroll, 2),
+            resolution_changed=clip.resolution_changed,
+            flags=["resolution_changed"] if clip.resolution_changed else [],
+        ).to_json()
 
 
 class CaptureRunner:
@@ -177,35 +208,7 @@ class CaptureRunner:
             clip = result.clip
             assert clip is not None
             async with self._sessionmaker() as db, db.begin():
-                capture = await captures.get_capture(db, capture_id)
-                # A device upload that arrived first stays the primary copy.
-                device_first = any(m.provenance is Provenance.DEVICE for m in await captures.media_of(db, capture_id))
-                await captures.add_media(
-                    db,
-                    self._store,
-                    visit_id=self.visit_id,
-                    capture_id=capture_id,
-                    content=clip.data,
-                    info=captures.MediaInfo(
-                        clip.content_type,
-                        Provenance.STREAM,
-                        clip.width,
-                        clip.height,
-                        round(clip.duration * 1000),
-                        clip.frame_count,
-                    ),
-                    primary=not device_first,
-                    created_by=by,
-                )
-                capture.status = CaptureStatus.STORED
-                if not device_first:
-                    capture.quality = {
-                        "version": QUALITY_VERSION,
-                        "source": "stream",
-                        "preroll_seconds": round(clip.preroll, 2),
-                        "postroll_seconds": round(self._postroll, 2),
-                        "resolution_changed": clip.resolution_changed,
-                    }
+                await store_stream_clip(db, self._store, capture_id, clip, postroll=self._postroll, by=by)
             log.info(
                 "visit %s step %s: clip stored (%.1f s, %d frames)",
                 self.visit_id,
@@ -232,7 +235,7 @@ class CaptureRunner:
                 capture = await captures.get_capture(db, capture_id)
                 if capture.status is CaptureStatus.PENDING:
                     capture.status = CaptureStatus.FAILED
-                    capture.quality = {"version": QUALITY_VERSION, "source": "stream", "error": reason}
+                    capture.quality = CaptureQuality(source="stream", error=reason).to_json()
         except Exception:
             log.exception("could not mark capture %s failed", capture_id)
             return

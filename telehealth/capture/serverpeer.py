@@ -29,9 +29,9 @@ from .still import QUALITY_RAMP_SECONDS, StillJob, finish_still
 
 __all__ = [
     "CaptureUnavailable",
-    "InvalidStateError",
     "PeerSettings",
     "PeerState",
+    "PeerStateError",
     "PeerStats",
     "ServerCapturePeer",
 ]
@@ -42,7 +42,7 @@ _FEED_BATCH = 30  # frames per executor call: keeps a capture's wait for the tra
 _CADENCE_TICK = 0.1
 
 
-class InvalidStateError(RuntimeError):
+class PeerStateError(RuntimeError):
     """The peer cannot do this in its current state."""
 
 
@@ -173,7 +173,7 @@ class ServerCapturePeer:
 
     def _set_state(self, state: PeerState) -> None:
         if state not in _MOVES[self._state]:
-            raise InvalidStateError(f"cannot go from {self._state.value} to {state.value}")
+            raise PeerStateError(f"cannot go from {self._state.value} to {state.value}")
         logger.info("ServerCapturePeer %s -> %s", self._state.value, state.value)
         self._state = state
         if self._on_state is not None:
@@ -313,7 +313,7 @@ class ServerCapturePeer:
         same rule reuses the frames already decoded, which keeps capture latency low.
         """
         if self._state is PeerState.CLOSED:
-            raise InvalidStateError("peer is closed")
+            raise PeerStateError("peer is closed")
         now = self._clock()
         self._ring.hold(now - self.settings.preroll_seconds)
         self._spawn(self.request_keyframe())

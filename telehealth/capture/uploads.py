@@ -25,6 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from telehealth.records.errors import InvalidInput, TooLarge, UnsupportedMedia
+from telehealth.records.quality import CaptureQuality
 from telehealth.settings import Settings
 
 from .quality import assess_still
@@ -173,7 +174,7 @@ class PreparedStill:
     thumbnail: bytes
     width: int
     height: int
-    quality: dict[str, Any]
+    quality: CaptureQuality
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:

@@ -1,28 +1,26 @@
 """Standardized capture API: protocol, the patient's server peer, steps, takes, device uploads.
 
-Views only parse, check the caller's visit, call telehealth.capture.service and serialize.
-Routing note for multi-process deployments: see telehealth.capture.service (sticky by visit).
+Views only parse, check the caller's visit, call the capture handlers and serialize.
+Routing note for multi-process deployments: see telehealth.handlers.capture.takes (sticky by visit).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, StringConstraints
 
-from telehealth.capture import CaptureProtocol
-from telehealth.capture.service import TakeRecord, TakeResult
+from telehealth.handlers.capture.schemas import CaptureStatusOut, MediaOut, ProtocolOut, TakeResultOut
 from telehealth.http.access import CARE_TEAM, PATIENT, REVIEWER, actor, allow, principal
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body
 from telehealth.http.openapi import doc
 from telehealth.http.schemas import In
-from telehealth.keys import CAPTURE
+from telehealth.keys import CAPTURE_TAKES, CAPTURE_UPLOADS
 from telehealth.records.errors import RecordNotFound
-from telehealth.records.models import MediaFile
 
 routes = web.RouteTableDef()
 
@@ -31,38 +29,6 @@ MAX_SDP = 32 * 1024
 
 class StartIn(In):
     protocol_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-
-
-class StepOut(BaseModel):
-    id: str
-    instruction: str
-    still: bool
-    clip: bool
-    clip_seconds: float
-    optional: bool
-
-
-class ProtocolOut(BaseModel):
-    id: str
-    version: int
-    title: str
-    steps: list[StepOut]
-
-    @classmethod
-    def of(cls, p: CaptureProtocol) -> ProtocolOut:
-        """Serialize a protocol."""
-        steps = [
-            StepOut(
-                id=s.id,
-                instruction=s.instruction,
-                still=s.still,
-                clip=s.clip,
-                clip_seconds=s.clip_seconds,
-                optional=s.optional,
-            )
-            for s in p.steps
-        ]
-        return cls(id=p.id, version=p.version, title=p.title, steps=steps)
 
 
 class StartOut(BaseModel):
@@ -83,97 +49,8 @@ class BeginOut(BaseModel):
     started_at: datetime
 
 
-class MediaOut(BaseModel):
-    id: uuid.UUID
-    url: str
-    provenance: str
-    content_type: str
-    is_primary: bool
-    is_thumbnail: bool
-    width: int | None
-    height: int | None
-    duration_ms: int | None
-    sha256: str
-    size: int
-
-    @classmethod
-    def of(cls, m: MediaFile) -> MediaOut:
-        """Serialize a media row (its bytes are served by GET /api/media/{id})."""
-        return cls(
-            id=m.id,
-            url=f"/api/media/{m.id}",
-            provenance=m.provenance.value,
-            content_type=m.content_type,
-            is_primary=m.is_primary,
-            is_thumbnail=m.is_thumbnail,
-            width=m.width,
-            height=m.height,
-            duration_ms=m.duration_ms,
-            sha256=m.sha256,
-            size=m.size,
-        )
-
-
-class TakeOut(BaseModel):
-    capture_id: uuid.UUID
-    kind: Literal["still", "clip"]
-    status: Literal["pending", "stored", "failed", "skipped"]
-    media: list[MediaOut]
-    quality: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, t: TakeRecord | None) -> TakeOut | None:
-        """Serialize a take (None stays None)."""
-        if t is None:
-            return None
-        c = t.capture
-        return cls(
-            capture_id=c.id,
-            kind=c.kind.value,
-            status=c.status.value,
-            media=[MediaOut.of(m) for m in t.media],
-            quality=c.quality,
-        )
-
-
-class TakeResultOut(BaseModel):
-    step_id: str
-    still: TakeOut | None
-    clip: TakeOut | None
-
-    @classmethod
-    def of(cls, r: TakeResult) -> TakeResultOut:
-        """Serialize what a take or skip created."""
-        return cls(step_id=r.step_id, still=TakeOut.of(r.still), clip=TakeOut.of(r.clip))
-
-
 class SkipIn(In):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
-
-
-class TakeStatusOut(BaseModel):
-    capture_id: uuid.UUID
-    kind: Literal["still", "clip"]
-    status: Literal["pending", "stored", "failed", "skipped"]
-    superseded: bool
-    skip_reason: str | None
-    created_at: datetime
-    quality: dict[str, Any] | None
-    media: list[MediaOut]
-
-
-class StepStatusOut(BaseModel):
-    id: str
-    instruction: str
-    takes: list[TakeStatusOut]
-
-
-class CaptureStatusOut(BaseModel):
-    protocol: ProtocolOut | None
-    peer: Literal["none", "connecting", "receiving", "closed"]
-    current_step: str | None
-    steps: list[StepStatusOut]
-    complete: bool
 
 
 def _visit_id(request: web.Request) -> uuid.UUID:
@@ -196,8 +73,8 @@ async def start(request: web.Request) -> web.Response:
     """Record the protocol on the visit and return its steps."""
     vid = _visit_id(request)
     body = await parse_body(request, StartIn)
-    protocol = await request.app[CAPTURE].start(vid, body.protocol_id, actor(request))
-    return ok(StartOut(protocol=ProtocolOut.of(protocol), visit_id=vid))
+    protocol = await request.app[CAPTURE_TAKES].start(vid, body.protocol_id, actor(request))
+    return ok(StartOut(protocol=protocol, visit_id=vid))
 
 
 @routes.post("/api/visits/{visit_id}/capture/peer")
@@ -207,7 +84,7 @@ async def peer(request: web.Request) -> web.Response:
     """Create (or replace) the visit's server capture peer."""
     vid = _visit_id(request)
     body = await parse_body(request, SdpIn)
-    return ok(SdpOut(sdp=await request.app[CAPTURE].connect(vid, body.sdp, actor(request))))
+    return ok(SdpOut(sdp=await request.app[CAPTURE_TAKES].connect(vid, body.sdp, actor(request))))
 
 
 @routes.post("/api/visits/{visit_id}/capture/steps/{step_id}/begin")
@@ -216,7 +93,7 @@ async def peer(request: web.Request) -> web.Response:
 async def begin(request: web.Request) -> web.Response:
     """Mark the step start on the patient's stream."""
     vid = _visit_id(request)
-    mark = await request.app[CAPTURE].begin(vid, request.match_info["step_id"])
+    mark = await request.app[CAPTURE_TAKES].begin(vid, request.match_info["step_id"])
     return ok(BeginOut(step_id=mark.step_id, started_at=mark.started_at))
 
 
@@ -226,8 +103,8 @@ async def begin(request: web.Request) -> web.Response:
 async def take(request: web.Request) -> web.Response:
     """A take (a retake supersedes the previous take)."""
     vid = _visit_id(request)
-    result = await request.app[CAPTURE].take(vid, request.match_info["step_id"], actor(request), _user_id(request))
-    return ok(TakeResultOut.of(result))
+    takes = request.app[CAPTURE_TAKES]
+    return ok(await takes.take(vid, request.match_info["step_id"], actor(request), _user_id(request)))
 
 
 @routes.post("/api/visits/{visit_id}/capture/steps/{step_id}/skip")
@@ -237,9 +114,8 @@ async def skip(request: web.Request) -> web.Response:
     """Record a skipped step."""
     vid = _visit_id(request)
     body = await parse_body(request, SkipIn)
-    service = request.app[CAPTURE]
-    result = await service.skip(vid, request.match_info["step_id"], body.reason, actor(request), _user_id(request))
-    return ok(TakeResultOut.of(result))
+    takes = request.app[CAPTURE_TAKES]
+    return ok(await takes.skip(vid, request.match_info["step_id"], body.reason, actor(request), _user_id(request)))
 
 
 @routes.get("/api/visits/{visit_id}/capture")
@@ -247,35 +123,7 @@ async def skip(request: web.Request) -> web.Response:
 @allow(*CARE_TEAM, REVIEWER, PATIENT)
 async def status(request: web.Request) -> web.Response:
     """Capture progress of the visit."""
-    o = await request.app[CAPTURE].overview(_visit_id(request))
-    steps = [
-        StepStatusOut(
-            id=s.step.id,
-            instruction=s.step.instruction,
-            takes=[
-                TakeStatusOut(
-                    capture_id=t.capture.id,
-                    kind=t.capture.kind.value,
-                    status=t.capture.status.value,
-                    superseded=t.superseded,
-                    skip_reason=t.capture.skip_reason,
-                    created_at=t.capture.created_at,
-                    quality=t.capture.quality,
-                    media=[MediaOut.of(m) for m in t.media],
-                )
-                for t in s.takes
-            ],
-        )
-        for s in o.steps
-    ]
-    out = CaptureStatusOut(
-        protocol=ProtocolOut.of(o.protocol) if o.protocol else None,
-        peer=o.peer,
-        current_step=o.current_step,
-        steps=steps,
-        complete=o.complete,
-    )
-    return ok(out)
+    return ok(await request.app[CAPTURE_TAKES].overview(_visit_id(request)))
 
 
 @routes.post("/api/captures/{capture_id}/upload")
@@ -290,7 +138,7 @@ async def upload(request: web.Request) -> web.Response:
     cid = path_uuid(request, "capture_id")
     p = principal(request)
     assert p.visit_id is not None  # patient principals are bound to a visit
-    media, created = await request.app[CAPTURE].upload(
+    media, created = await request.app[CAPTURE_UPLOADS].upload(
         cid,
         visit_scope=p.visit_id,
         content_type=request.headers.get("Content-Type"),

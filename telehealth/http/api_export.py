@@ -7,12 +7,13 @@ import json
 
 from aiohttp import web
 
+from telehealth.handlers import export as export_handler
 from telehealth.http.access import STAFF, actor, allow
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.api_visits import public_base
 from telehealth.http.openapi import doc
-from telehealth.keys import MEDIA_STORE, SESSIONMAKER
-from telehealth.records import audit, export, fhir, review
+from telehealth.keys import MEDIA_STORE, PROTOCOLS, SESSIONMAKER
+from telehealth.records import export
 
 routes = web.RouteTableDef()
 
@@ -23,18 +24,10 @@ routes = web.RouteTableDef()
 async def fhir_export(request: web.Request) -> web.Response:
     """The FHIR Bundle of a visit (audited)."""
     vid = path_uuid(request, "visit_id")
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        bundle = await fhir.fhir_bundle(db, request.app[MEDIA_STORE], vid, base_url=public_base(request))
-        visit, _, _ = await review.visit_header(db, vid)
-        audit.record(
-            db,
-            actor(request),
-            "export_fhir",
-            object_type="visit",
-            object_id=vid,
-            patient_id=visit.patient_id,
-            detail={"entries": len(bundle["entry"])},
-        )
+    app = request.app
+    bundle = await export_handler.fhir_export(
+        app[SESSIONMAKER], app[PROTOCOLS], app[MEDIA_STORE], actor(request), vid, base_url=public_base(request)
+    )
     return web.Response(
         text=json.dumps(bundle, indent=2),
         content_type="application/fhir+json",
@@ -48,21 +41,8 @@ async def fhir_export(request: web.Request) -> web.Response:
 async def zip_export(request: web.Request) -> web.StreamResponse:
     """Stream the ZIP of originals (audited before the first byte is sent)."""
     vid = path_uuid(request, "visit_id")
-    store = request.app[MEDIA_STORE]
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit, patient, _ = await review.visit_header(db, vid)
-        entries = await export.zip_entries(db, vid)
-        files = await export.check_files(store, entries)
-        audit.record(
-            db,
-            actor(request),
-            "export_zip",
-            object_type="visit",
-            object_id=vid,
-            patient_id=visit.patient_id,
-            detail={"files": len(entries)},
-        )
-    manifest = export.zip_manifest(visit, patient, entries)
+    app = request.app
+    archive = await export_handler.zip_export(app[SESSIONMAKER], app[PROTOCOLS], app[MEDIA_STORE], actor(request), vid)
     resp = web.StreamResponse(
         headers={
             "Content-Type": "application/zip",
@@ -70,7 +50,7 @@ async def zip_export(request: web.Request) -> web.StreamResponse:
         }
     )
     await resp.prepare(request)
-    async with contextlib.aclosing(export.stream_zip(files, manifest)) as chunks:
+    async with contextlib.aclosing(export.stream_zip(archive.files, archive.manifest)) as chunks:
         async for chunk in chunks:
             await resp.write(chunk)
     await resp.write_eof()

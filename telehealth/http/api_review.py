@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from telehealth.handlers import review as review_handler
+from telehealth.handlers.capture.schemas import MontageOut, TimelineOut
 from telehealth.http.access import STAFF, actor, allow, principal
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body
 from telehealth.http.openapi import doc
 from telehealth.http.schemas_review import NoteIn, NoteList
-from telehealth.keys import SESSIONMAKER
+from telehealth.keys import PROTOCOLS, SESSIONMAKER
 from telehealth.records import audit, review
 from telehealth.records.errors import RecordNotFound
 from telehealth.records.models import User
@@ -18,27 +20,23 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/patients/{patient_id}/timeline")
-@doc("A patient's visits, newest first, each with a strip of its stills in protocol order", response=review.TimelineOut)
+@doc("A patient's visits, newest first, each with a strip of its stills in protocol order", response=TimelineOut)
 @allow(*STAFF)
 async def timeline(request: web.Request) -> web.Response:
     """The patient timeline (audited)."""
     pid = path_uuid(request, "patient_id")
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        out = await review.timeline(db, pid)
-        audit.record(db, actor(request), "view_timeline", object_type="patient", object_id=pid, patient_id=pid)
-    return ok(out)
+    app = request.app
+    return ok(await review_handler.timeline(app[SESSIONMAKER], app[PROTOCOLS], actor(request), pid))
 
 
 @routes.get("/api/visits/{visit_id}/montage")
-@doc("A visit's current takes in protocol order, with provenance and quality flags", response=review.MontageOut)
+@doc("A visit's takes in protocol order, with provenance, quality flags and device copy state", response=MontageOut)
 @allow(*STAFF)
 async def montage(request: web.Request) -> web.Response:
     """The visit montage (audited)."""
     vid = path_uuid(request, "visit_id")
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        out = await review.montage(db, vid)
-        audit.record(db, actor(request), "view_montage", object_type="visit", object_id=vid, patient_id=out.patient.id)
-    return ok(out)
+    app = request.app
+    return ok(await review_handler.montage(app[SESSIONMAKER], app[PROTOCOLS], actor(request), vid))
 
 
 @routes.get("/api/visits/{visit_id}/captures/{capture_id}/notes")

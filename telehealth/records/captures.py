@@ -3,16 +3,99 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.records.errors import RecordNotFound
 from telehealth.records.mediastore import MediaStore
-from telehealth.records.models import Capture, CaptureKind, CaptureStatus, MediaFile, Provenance
+from telehealth.records.models import Capture, CaptureKind, CaptureStatus, MediaFile, Provenance, Visit
+
+DeviceCopy = Literal["received", "pending", "missing", "not_expected"]
+
+
+class StepInfo(Protocol):
+    """A protocol step as storage needs it (the capture protocol's steps are these)."""
+
+    @property
+    def id(self) -> str:
+        """The step id takes are stored under."""
+
+    @property
+    def label(self) -> str:
+        """Its name on review pages and in exports."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepLabel:
+    """A step id with its label, in the order a visit's series is shown."""
+
+    id: str
+    label: str
+
+
+def step_sequence(protocol_steps: Sequence[StepInfo], captured: Iterable[str] = ()) -> list[StepLabel]:
+    """The protocol's steps in its order, then steps taken outside it (alphabetically, readable labels)."""
+    known = [StepLabel(s.id, s.label) for s in protocol_steps]
+    ids = {s.id for s in known}
+    extra = sorted(set(captured) - ids)
+    return known + [StepLabel(s, s.replace("_", " ").capitalize()) for s in extra]
+
+
+def current_takes(takes: Iterable[Capture]) -> dict[tuple[uuid.UUID, str, CaptureKind], tuple[Capture, int]]:
+    """Per (visit, step, kind): the newest take nothing supersedes, and how many takes came before it.
+
+    The same rule as :func:`current_take`, applied to rows already loaded in bulk.
+    """
+    takes = list(takes)
+    superseded = {c.supersedes_id for c in takes if c.supersedes_id is not None}
+    groups: dict[tuple[uuid.UUID, str, CaptureKind], list[Capture]] = defaultdict(list)
+    for c in takes:
+        groups[(c.visit_id, c.step_id, c.kind)].append(c)
+    out = {}
+    for key, group in groups.items():
+        live = [c for c in group if c.id not in superseded] or group
+        newest = max(live, key=lambda c: (c.created_at, str(c.id)))
+        out[key] = (newest, len(group) - 1)
+    return out
+
+
+def superseded_ids(takes: Iterable[Capture]) -> set[uuid.UUID]:
+    """The takes a later take replaced."""
+    return {c.supersedes_id for c in takes if c.supersedes_id is not None}
+
+
+def device_copy(capture: Capture, media: Iterable[MediaFile]) -> DeviceCopy:
+    """Where the patient device's own copy of a take stands."""
+    if capture.status is CaptureStatus.SKIPPED:
+        return "not_expected"
+    if any(m.provenance is Provenance.DEVICE for m in media):
+        return "received"
+    return "missing" if capture.device_missing_at is not None else "pending"
+
+
+async def overdue_device_copies(db: AsyncSession, created_before: datetime) -> Sequence[tuple[Capture, uuid.UUID]]:
+    """Takes older than ``created_before`` with no device copy and not yet marked, with their patient id."""
+    has_device = exists().where(MediaFile.capture_id == Capture.id, MediaFile.provenance == Provenance.DEVICE)
+    rows = await db.execute(
+        select(Capture, Visit.patient_id)
+        .join(Visit, Visit.id == Capture.visit_id)
+        .where(
+            Capture.created_at < created_before,
+            Capture.device_missing_at.is_(None),
+            Capture.status != CaptureStatus.SKIPPED,
+            ~has_device,
+        )
+        .order_by(Capture.created_at)
+        .limit(500)  # a long outage is worked off in batches
+    )
+    return [(c, pid) for c, pid in rows.all()]
 
 
 @dataclass(frozen=True)

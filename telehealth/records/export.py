@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telehealth.records.captures import StepInfo, current_takes, step_sequence
 from telehealth.records.errors import Conflict, RecordNotFound
 from telehealth.records.mediastore import MediaStore
 from telehealth.records.models import Capture, MediaFile, Patient, Visit
-from telehealth.records.review import current_takes, step_order, visit_header
+from telehealth.records.review import visit_header
 from telehealth.records.types import utcnow
 
 _CHUNK = 1024 * 1024
@@ -42,13 +43,14 @@ class ZipEntry:
     step_id: str | None
     kind: str | None
     current: bool
+    step_label: str | None = None
 
 
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "video/webm": "webm", "video/mp4": "mp4"}
 
 
-async def zip_entries(db: AsyncSession, visit_id: uuid.UUID) -> list[ZipEntry]:
-    """Every original (non-thumbnail) file of a visit, superseded takes included, in protocol order."""
+async def zip_entries(db: AsyncSession, visit_id: uuid.UUID, steps: Sequence[StepInfo]) -> list[ZipEntry]:
+    """Every original (non-thumbnail) file of a visit, superseded takes included, in the order of ``steps``."""
     await visit_header(db, visit_id)
     captures = {c.id: c for c in await db.scalars(select(Capture).where(Capture.visit_id == visit_id))}
     current = {c.id for c, _ in current_takes(captures.values()).values()}
@@ -59,7 +61,9 @@ async def zip_entries(db: AsyncSession, visit_id: uuid.UUID) -> list[ZipEntry]:
             .order_by(MediaFile.created_at, MediaFile.id)
         )
     ).all()
-    order = {s: i for i, s in enumerate(step_order(c.step_id for c in captures.values()))}
+    sequence = step_sequence(steps, (c.step_id for c in captures.values()))
+    order = {s.id: i for i, s in enumerate(sequence)}
+    labels = {s.id: s.label for s in sequence}
 
     def key(m: MediaFile) -> tuple[int, str]:
         c = captures.get(m.capture_id) if m.capture_id else None
@@ -73,7 +77,15 @@ async def zip_entries(db: AsyncSession, visit_id: uuid.UUID) -> list[ZipEntry]:
         ext = _EXT.get(m.content_type, "bin")
         # Names carry no patient data: order, step, kind, provenance and the start of the hash.
         name = f"media/{i:03d}_{step}_{kind}_{m.provenance.value}_{m.sha256[:12]}.{ext}"
-        out.append(ZipEntry(name, m, c.step_id if c else None, kind if c else None, c is None or c.id in current))
+        entry = ZipEntry(
+            name,
+            m,
+            c.step_id if c else None,
+            kind if c else None,
+            c is None or c.id in current,
+            labels.get(c.step_id) if c else None,
+        )
+        out.append(entry)
     return out
 
 
@@ -95,6 +107,7 @@ def zip_manifest(visit: Visit, patient: Patient, entries: Sequence[ZipEntry]) ->
                 "media_id": str(e.media.id),
                 "capture_id": str(e.media.capture_id) if e.media.capture_id else None,
                 "step_id": e.step_id,
+                "step_label": e.step_label,
                 "kind": e.kind,
                 "provenance": e.media.provenance.value,
                 "current_take": e.current,

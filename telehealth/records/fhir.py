@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telehealth.records.captures import StepInfo, current_takes, step_sequence
 from telehealth.records.errors import Conflict, RecordNotFound
 from telehealth.records.grading import current_grades, grade_history
 from telehealth.records.mediastore import MediaStore
@@ -29,7 +30,8 @@ from telehealth.records.models import (
     Visit,
     VisitState,
 )
-from telehealth.records.review import current_takes, media_url, quality_flags, step_label, step_order, visit_header
+from telehealth.records.quality import read_quality
+from telehealth.records.review import media_url, visit_header
 from telehealth.records.types import utcnow
 
 # The product's own code systems. `.invalid` marks them as placeholders: a hospital integration
@@ -112,8 +114,13 @@ def _known_user(users: dict[uuid.UUID, User], user_id: uuid.UUID | None, fallbac
     return user_id if user_id is not None and user_id in users else fallback
 
 
-async def fhir_bundle(db: AsyncSession, store: MediaStore, visit_id: uuid.UUID, *, base_url: str) -> dict[str, Any]:
-    """A FHIR R4 collection Bundle for one visit (capture-protocol.md, "Attaching to the record")."""
+async def fhir_bundle(
+    db: AsyncSession, store: MediaStore, visit_id: uuid.UUID, *, base_url: str, steps: Sequence[StepInfo]
+) -> dict[str, Any]:
+    """A FHIR R4 collection Bundle for one visit (capture-protocol.md, "Attaching to the record").
+
+    ``steps`` are the visit protocol's steps: Media follow their order and carry their labels.
+    """
     visit, patient, _ = await visit_header(db, visit_id)
     takes = current_takes(await db.scalars(select(Capture).where(Capture.visit_id == visit_id)))
     media_rows = (await db.scalars(select(MediaFile).where(MediaFile.visit_id == visit_id))).all()
@@ -129,9 +136,9 @@ async def fhir_bundle(db: AsyncSession, store: MediaStore, visit_id: uuid.UUID, 
     entries: list[dict[str, Any]] = [_patient(patient), _encounter(visit)]
     entries += [_practitioner(u) for u in users.values()]
     media_entries: list[tuple[str, dict[str, Any]]] = []
-    for step in step_order(step for (_, step, _) in takes):
+    for step in step_sequence(steps, (step for (_, step, _) in takes)):
         for kind in (CaptureKind.STILL, CaptureKind.CLIP):
-            found = takes.get((visit_id, step, kind))
+            found = takes.get((visit_id, step.id, kind))
             if found is None:
                 continue
             capture = found[0]
@@ -140,8 +147,8 @@ async def fhir_bundle(db: AsyncSession, store: MediaStore, visit_id: uuid.UUID, 
                 continue
             hashes = await _verified_hashes(store, media)
             operator = _known_user(users, capture.created_by, visit.clinician_id)
-            resource = _media(media, capture, visit, operator, hashes, base_url)
-            media_entries.append((f"{step_label(step)} ({kind.value})", resource))
+            resource = _media(media, capture, step.label, visit, operator, hashes, base_url)
+            media_entries.append((f"{step.label} ({kind.value})", resource))
     entries += [r for _, r in media_entries]
     media_refs = [_ref(r["id"]) for _, r in media_entries]
     observations = [_observation(g, visit, media_refs) for g in grades.values()]
@@ -190,7 +197,7 @@ def _encounter(v: Visit) -> dict[str, Any]:
 
 
 def _media(
-    m: MediaFile, capture: Capture, visit: Visit, operator: uuid.UUID, hashes: _Hashes, base_url: str
+    m: MediaFile, capture: Capture, label: str, visit: Visit, operator: uuid.UUID, hashes: _Hashes, base_url: str
 ) -> dict[str, Any]:
     is_video = m.content_type.startswith("video/")
     resource: dict[str, Any] = {
@@ -204,7 +211,7 @@ def _media(
             ]
         },
         "modality": {"coding": [{"system": PROVENANCE_SYSTEM, "code": m.provenance.value}]},
-        "view": {"coding": [_coding(PROTOCOL_STEP_SYSTEM, capture.step_id, step_label(capture.step_id))]},
+        "view": {"coding": [_coding(PROTOCOL_STEP_SYSTEM, capture.step_id, label)]},
         "subject": _ref(visit.patient_id),
         "encounter": _ref(visit.id),
         "createdDateTime": _instant(m.created_at),
@@ -224,7 +231,8 @@ def _media(
             resource[name] = value
     if m.duration_ms is not None:
         resource["duration"] = m.duration_ms / 1000
-    flags = quality_flags(capture.quality)
+    quality = read_quality(capture.quality)
+    flags = quality.flags if quality is not None else []
     if flags:
         resource["note"] = [{"text": "Capture quality flags: " + ", ".join(flags)}]
     return resource

@@ -173,6 +173,8 @@ class Visit(Base):
     consent_text_version: Mapped[str | None] = mapped_column(String(32))
     protocol_id: Mapped[str | None] = mapped_column(String(64))
     protocol_version: Mapped[str | None] = mapped_column(String(32))
+    # Working state, not history: the server process that answered the latest capture peer.
+    capture_instance: Mapped[str | None] = mapped_column(String(64), default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     cancel_reason: Mapped[str | None] = mapped_column(String(256))
@@ -198,6 +200,8 @@ class Capture(Base):
     quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # Set when the patient's device copy did not arrive in time; the stream copy stays primary.
+    device_missing_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class MediaFile(Base):

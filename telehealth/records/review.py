@@ -1,10 +1,14 @@
-"""Read models for review: a patient's timeline, a visit's montage, capture notes, media lookup."""
+"""Review reads: the rows behind a patient's timeline and a visit's montage, capture notes, media lookup.
+
+The montage and timeline themselves are built by ``telehealth.handlers.review`` with the
+visit's protocol steps (order and labels come from the protocol catalogue, not from here).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Self
 
@@ -17,118 +21,14 @@ from telehealth.records.grading import current_grades
 from telehealth.records.models import (
     AffectedSide,
     Capture,
-    CaptureKind,
     CaptureNote,
-    CaptureStatus,
     Grade,
     MediaFile,
     Patient,
-    Provenance,
     User,
     Visit,
     VisitState,
 )
-
-# The default protocol's steps in capture order. Kept as ONE constant until the protocol file
-# (telehealth/capture/protocols/default.json) lands on main; then this should be read from it.
-DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
-    ("rest", "Rest"),
-    ("brow_raise", "Brow raise"),
-    ("eye_close_gentle", "Gentle eye closure"),
-    ("eye_close_tight", "Tight eye closure"),
-    ("smile_closed", "Closed-lip smile"),
-    ("smile_open", "Open-mouth smile"),
-    ("snarl", "Snarl"),
-    ("pucker", "Pucker"),
-    ("lower_teeth", "Lower teeth"),
-    ("spontaneous", "Spontaneous"),
-)
-_POSITION = {step: i for i, (step, _) in enumerate(DEFAULT_STEPS)}
-_LABEL = dict(DEFAULT_STEPS)
-
-
-def step_label(step_id: str) -> str:
-    """A human label for a protocol step id (unknown steps get a readable fallback)."""
-    return _LABEL.get(step_id) or step_id.replace("_", " ").capitalize()
-
-
-def step_order(step_ids: Iterable[str]) -> list[str]:
-    """Step ids in protocol order; steps outside the default protocol follow, alphabetically."""
-    return sorted(set(step_ids), key=lambda s: (_POSITION.get(s, len(_POSITION)), s))
-
-
-def quality_flags(quality: dict[str, Any] | None) -> list[str]:
-    """Problems recorded by the capture checks, tolerant of the two shapes capture may write.
-
-    Either {"flags": ["yaw", ...]} or a map of check name -> passed (False means a flag).
-    """
-    if not quality:
-        return []
-    flags = quality.get("flags")
-    if isinstance(flags, list):
-        return [str(f) for f in flags]
-    return sorted(k for k, v in quality.items() if v is False)
-
-
-class MediaOut(BaseModel):
-    """One stored file as the review pages see it."""
-
-    id: uuid.UUID
-    url: str
-    content_type: str
-    size: int
-    sha256: str
-    width: int | None
-    height: int | None
-    duration_ms: int | None
-    frames: int | None
-    provenance: Provenance
-    is_primary: bool
-    is_thumbnail: bool
-    created_at: datetime
-
-    @classmethod
-    def of(cls, m: MediaFile) -> MediaOut:
-        """Serialize a media row."""
-        return cls(
-            id=m.id,
-            url=media_url(m.id),
-            content_type=m.content_type,
-            size=m.size,
-            sha256=m.sha256,
-            width=m.width,
-            height=m.height,
-            duration_ms=m.duration_ms,
-            frames=m.frames,
-            provenance=m.provenance,
-            is_primary=m.is_primary,
-            is_thumbnail=m.is_thumbnail,
-            created_at=m.created_at,
-        )
-
-
-class TakeOut(BaseModel):
-    """The current take of one step and kind, with its files."""
-
-    capture_id: uuid.UUID
-    kind: CaptureKind
-    status: CaptureStatus
-    created_at: datetime
-    skip_reason: str | None
-    flags: list[str]
-    quality: dict[str, Any] | None
-    earlier_takes: int
-    notes: int
-    media: list[MediaOut]
-
-
-class StepOut(BaseModel):
-    """One protocol step of a visit: its still and clip."""
-
-    step_id: str
-    label: str
-    still: TakeOut | None
-    clip: TakeOut | None
 
 
 class PatientBrief(BaseModel):
@@ -158,42 +58,6 @@ class VisitBrief(BaseModel):
     reason: str | None
 
 
-class MontageOut(BaseModel):
-    """A visit in protocol order."""
-
-    patient: PatientBrief
-    visit: VisitBrief
-    steps: list[StepOut]
-
-
-class ThumbOut(BaseModel):
-    """One still in a timeline strip."""
-
-    step_id: str
-    label: str
-    capture_id: uuid.UUID
-    url: str
-    provenance: Provenance
-    flags: list[str]
-
-
-class TimelineVisit(BaseModel):
-    """One visit row of a timeline."""
-
-    visit: VisitBrief
-    stills: int
-    clips: int
-    thumbs: list[ThumbOut]
-    grades: dict[str, dict[str, Any]]
-
-
-class TimelineOut(BaseModel):
-    """A patient's visits, newest first."""
-
-    patient: PatientBrief
-    visits: list[TimelineVisit]
-
-
 class NoteOut(BaseModel):
     """A note on a capture."""
 
@@ -210,7 +74,8 @@ def media_url(media_id: uuid.UUID) -> str:
     return f"/api/media/{media_id}"
 
 
-def _brief(v: Visit, clinician_name: str) -> VisitBrief:
+def visit_brief(v: Visit, clinician_name: str) -> VisitBrief:
+    """A visit's header for review pages."""
     return VisitBrief(
         id=v.id,
         scheduled_at=v.scheduled_at,
@@ -221,45 +86,16 @@ def _brief(v: Visit, clinician_name: str) -> VisitBrief:
     )
 
 
-def current_takes(takes: Iterable[Capture]) -> dict[tuple[uuid.UUID, str, CaptureKind], tuple[Capture, int]]:
-    """Per (visit, step, kind): the newest take nothing supersedes, and how many takes came before it.
-
-    Same rule as records.captures.current_take, applied to rows already loaded in bulk.
-    """
-    takes = list(takes)
-    superseded = {c.supersedes_id for c in takes if c.supersedes_id is not None}
-    groups: dict[tuple[uuid.UUID, str, CaptureKind], list[Capture]] = defaultdict(list)
-    for c in takes:
-        groups[(c.visit_id, c.step_id, c.kind)].append(c)
-    out = {}
-    for key, group in groups.items():
-        live = [c for c in group if c.id not in superseded] or group
-        newest = max(live, key=lambda c: (c.created_at, str(c.id)))
-        out[key] = (newest, len(group) - 1)
-    return out
-
-
-def _display_still(files: Sequence[MediaFile]) -> MediaFile | None:
-    """The file a strip shows for a still: its thumbnail, else the primary, else any image."""
-    images = [m for m in files if m.content_type.startswith("image/")]
-    for pick in (
-        [m for m in images if m.is_thumbnail],
-        [m for m in images if m.is_primary],
-        images,
-    ):
-        if pick:
-            return pick[-1]
-    return None
-
-
-async def _patient(db: AsyncSession, patient_id: uuid.UUID) -> Patient:
-    patient = await db.get(Patient, patient_id)
-    if patient is None:
+async def patient(db: AsyncSession, patient_id: uuid.UUID) -> Patient:
+    """The patient, or RecordNotFound."""
+    found = await db.get(Patient, patient_id)
+    if found is None:
         raise RecordNotFound("patient not found")
-    return patient
+    return found
 
 
-async def _media_by_capture(db: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[MediaFile]]:
+async def media_by_capture(db: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[MediaFile]]:
+    """The visits' media rows grouped by take, oldest first."""
     rows = await db.scalars(
         select(MediaFile).where(MediaFile.visit_id.in_(visit_ids)).order_by(MediaFile.created_at, MediaFile.id)
     )
@@ -270,65 +106,61 @@ async def _media_by_capture(db: AsyncSession, visit_ids: Sequence[uuid.UUID]) ->
     return by_capture
 
 
-async def timeline(db: AsyncSession, patient_id: uuid.UUID) -> TimelineOut:
-    """A patient's visits, newest first, each with its stills as a strip in protocol order."""
-    patient = await _patient(db, patient_id)
-    rows = (
-        await db.execute(
-            select(Visit, User.display_name)
-            .join(User, User.id == Visit.clinician_id)
-            .where(Visit.patient_id == patient_id)
-            .order_by(Visit.scheduled_at.desc(), Visit.id)
+async def patient_visits(db: AsyncSession, patient_id: uuid.UUID) -> list[tuple[Visit, str]]:
+    """A patient's visits, newest first, each with its clinician's name."""
+    rows = await db.execute(
+        select(Visit, User.display_name)
+        .join(User, User.id == Visit.clinician_id)
+        .where(Visit.patient_id == patient_id)
+        .order_by(Visit.scheduled_at.desc(), Visit.id)
+    )
+    return [(v, name) for v, name in rows.all()]
+
+
+async def takes_of(db: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> Sequence[Capture]:
+    """Every take of these visits, superseded ones included."""
+    return (await db.scalars(select(Capture).where(Capture.visit_id.in_(visit_ids)))).all()
+
+
+async def images_of(
+    db: AsyncSession, visit_ids: Sequence[uuid.UUID], capture_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[MediaFile]]:
+    """Image files of these takes (a strip never needs clips), grouped by take."""
+    out: dict[uuid.UUID, list[MediaFile]] = defaultdict(list)
+    if not capture_ids:
+        return out
+    images = await db.scalars(
+        select(MediaFile).where(
+            MediaFile.visit_id.in_(visit_ids),
+            MediaFile.capture_id.in_(capture_ids),
+            MediaFile.content_type.like("image/%"),
         )
-    ).all()
-    visit_ids = [v.id for v, _ in rows]
-    takes = current_takes(await db.scalars(select(Capture).where(Capture.visit_id.in_(visit_ids))))
-    still_ids = [c.id for (_, _, kind), (c, _) in takes.items() if kind is CaptureKind.STILL]
-    thumbs_by_capture: dict[uuid.UUID, list[MediaFile]] = defaultdict(list)
-    if still_ids:
-        # Only images of current stills: a strip never needs the clips or superseded takes.
-        images = await db.scalars(
-            select(MediaFile).where(
-                MediaFile.visit_id.in_(visit_ids),
-                MediaFile.capture_id.in_(still_ids),
-                MediaFile.content_type.like("image/%"),
-            )
-        )
-        for m in images:
-            assert m.capture_id is not None
-            thumbs_by_capture[m.capture_id].append(m)
+    )
+    for m in images:
+        assert m.capture_id is not None
+        out[m.capture_id].append(m)
+    return out
+
+
+async def grades_by_visit(
+    db: AsyncSession, visit_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, dict[str, Any]]]:
+    """Each visit's current grade scores by scale."""
     grades = await db.scalars(select(Grade).where(Grade.visit_id.in_(visit_ids)).order_by(Grade.created_at.desc()))
-    grades_by_visit: dict[uuid.UUID, list[Grade]] = defaultdict(list)
+    by_visit: dict[uuid.UUID, list[Grade]] = defaultdict(list)
     for g in grades:
-        grades_by_visit[g.visit_id].append(g)
-    out = []
-    for visit, clinician_name in rows:
-        mine = {(step, kind): c for (vid, step, kind), (c, _) in takes.items() if vid == visit.id}
-        thumbs = []
-        for step in step_order(s for s, k in mine if k is CaptureKind.STILL):
-            still = mine[(step, CaptureKind.STILL)]
-            shown = _display_still(thumbs_by_capture.get(still.id, []))
-            if shown is not None:
-                thumbs.append(
-                    ThumbOut(
-                        step_id=step,
-                        label=step_label(step),
-                        capture_id=still.id,
-                        url=media_url(shown.id),
-                        provenance=shown.provenance,
-                        flags=quality_flags(still.quality),
-                    )
-                )
-        out.append(
-            TimelineVisit(
-                visit=_brief(visit, clinician_name),
-                stills=sum(1 for _, k in mine if k is CaptureKind.STILL),
-                clips=sum(1 for _, k in mine if k is CaptureKind.CLIP),
-                thumbs=thumbs,
-                grades={s.value: g.scores for s, g in current_grades(grades_by_visit[visit.id]).items()},
-            )
-        )
-    return TimelineOut(patient=PatientBrief.of(patient), visits=out)
+        by_visit[g.visit_id].append(g)
+    return {vid: {s.value: g.scores for s, g in current_grades(by_visit[vid]).items()} for vid in visit_ids}
+
+
+async def note_counts(db: AsyncSession, visit_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """How many notes each take of a visit has."""
+    counted = await db.execute(
+        select(CaptureNote.capture_id, func.count())
+        .where(CaptureNote.visit_id == visit_id)
+        .group_by(CaptureNote.capture_id)
+    )
+    return {cid: n for cid, n in counted.all()}
 
 
 async def visit_header(db: AsyncSession, visit_id: uuid.UUID) -> tuple[Visit, Patient, str]:
@@ -344,54 +176,6 @@ async def visit_header(db: AsyncSession, visit_id: uuid.UUID) -> tuple[Visit, Pa
     if row is None:
         raise RecordNotFound("visit not found")
     return row[0], row[1], row[2]
-
-
-async def montage(db: AsyncSession, visit_id: uuid.UUID) -> MontageOut:
-    """A visit's current takes in protocol order, every default step present (empty if not captured)."""
-    visit, patient, clinician_name = await visit_header(db, visit_id)
-    takes = current_takes(await db.scalars(select(Capture).where(Capture.visit_id == visit_id)))
-    media = await _media_by_capture(db, [visit_id])
-    counted = await db.execute(
-        select(CaptureNote.capture_id, func.count())
-        .where(CaptureNote.visit_id == visit_id)
-        .group_by(CaptureNote.capture_id)
-    )
-    note_counts: dict[uuid.UUID, int] = {cid: n for cid, n in counted.all()}
-
-    def take(step: str, kind: CaptureKind) -> TakeOut | None:
-        found = takes.get((visit_id, step, kind))
-        if found is None:
-            return None
-        c, earlier = found
-        return TakeOut(
-            capture_id=c.id,
-            kind=c.kind,
-            status=c.status,
-            created_at=c.created_at,
-            skip_reason=c.skip_reason,
-            flags=quality_flags(c.quality),
-            quality=c.quality,
-            earlier_takes=earlier,
-            notes=note_counts.get(c.id, 0),
-            media=[MediaOut.of(m) for m in media.get(c.id, [])],
-        )
-
-    captured = {step for (_, step, _) in takes}
-    default_protocol = visit.protocol_id in (None, "default")
-    steps = step_order(captured | (set(_POSITION) if default_protocol else set()))
-    return MontageOut(
-        patient=PatientBrief.of(patient),
-        visit=_brief(visit, clinician_name),
-        steps=[
-            StepOut(
-                step_id=s,
-                label=step_label(s),
-                still=take(s, CaptureKind.STILL),
-                clip=take(s, CaptureKind.CLIP),
-            )
-            for s in steps
-        ],
-    )
 
 
 async def capture_in_visit(db: AsyncSession, visit_id: uuid.UUID, capture_id: uuid.UUID) -> tuple[Capture, Visit]:

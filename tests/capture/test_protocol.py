@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from telehealth.capture.protocol import (
-    ProtocolError,
+    InvalidProtocolError,
     StillRule,
     default_protocol,
     load_protocol,
@@ -87,12 +87,12 @@ def test_clinic_file_loads(tmp_path: Path) -> None:
 def test_bad_files_are_rejected(tmp_path: Path, mutate: Any, message: str) -> None:
     data = _valid()
     mutate(data)
-    with pytest.raises(ProtocolError, match=message):
+    with pytest.raises(InvalidProtocolError, match=message):
         load_protocol(_write(tmp_path, data))
 
 
 def test_invalid_json_is_a_protocol_error(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text("{not json")
-    with pytest.raises(ProtocolError, match="not valid JSON"):
+    with pytest.raises(InvalidProtocolError, match="not valid JSON"):
         load_protocol(path)

@@ -355,6 +355,9 @@ export class CapturePanel {
     for (const t of takes) {
       const flags = t.quality && t.quality.flags ? t.quality.flags : [];
       if (flags.length) lines.push({ key: `flags-${t.kind}`, className: "error quality-flags", text: `check: ${flags.join(", ")}` });
+      if (t.device_copy === "missing") {
+        lines.push({ key: `missing-${t.kind}`, className: "error device-missing", text: `${t.kind}: device copy missing (stream copy kept)`, attrs: { "data-kind": t.kind } });
+      }
     }
     syncLines(li.querySelector(".step-detail"), lines);
   }

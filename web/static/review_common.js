@@ -35,6 +35,8 @@ export function itemBadges(take, file) {
   if (file) out.push(badge(file.provenance, `prov-${file.provenance}`));
   if (file && file.width && file.height) out.push(badge(`${file.width}×${file.height}`, "dim"));
   for (const f of take.flags) out.push(badge(f, "flag"));
+  // The patient's full-resolution copy never arrived: what is shown is the stream copy.
+  if (take.device_copy === "missing") out.push(badge("device copy missing", "flag device-missing"));
   if (take.earlier_takes) out.push(badge(`${take.earlier_takes} earlier take${take.earlier_takes > 1 ? "s" : ""}`, "dim"));
   if (take.notes) out.push(badge(`${take.notes} note${take.notes > 1 ? "s" : ""}`, "note"));
   return out;
