@@ -155,8 +155,13 @@ export class CapturePanel {
     if (this.stopped) return;
     this.current = step;
     this.render();
-    await api("POST", `/api/visits/${this.visitId}/capture/steps/${step.id}/begin`);
-    this.sendStep(step);
+    const arming = api("POST", `/api/visits/${this.visitId}/capture/steps/${step.id}/begin`).then(() => this.sendStep(step));
+    this.arming = arming;
+    try {
+      await arming;
+    } finally {
+      if (this.arming === arming) this.arming = null;
+    }
   }
 
   // The clinician chose a step (Next, Begin, a step's name): its capture is the next action, so
@@ -186,9 +191,13 @@ export class CapturePanel {
     this.busy = true;
     const t0 = performance.now();
     const takeId = crypto.randomUUID();
-    // The patient's device grabs its full-resolution frame at this moment.
-    this.delivery.take({ step_id: step.id, take_id: takeId, post_roll_ms: POST_ROLL_MS, wants_still: step.still, wants_clip: step.clip });
     try {
+      // A click right after choosing a step waits until the step is armed: the server's window
+      // and the device's recording must be this step's, not the previous one's.
+      if (this.arming) await this.arming;
+      if (this.current !== step) return;
+      // The patient's device grabs its full-resolution frame at this moment.
+      this.delivery.take({ step_id: step.id, take_id: takeId, post_roll_ms: POST_ROLL_MS, wants_still: step.still, wants_clip: step.clip });
       const res = await api("POST", `/api/visits/${this.visitId}/capture/steps/${step.id}/take`);
       this.delivery.ids({ take_id: takeId, still_capture_id: res.still ? res.still.capture_id : null, clip_capture_id: res.clip ? res.clip.capture_id : null });
       const thumb = res.still && res.still.media.find((m) => m.is_thumbnail);
