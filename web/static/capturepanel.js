@@ -155,7 +155,14 @@ export class CapturePanel {
     if (this.stopped) return;
     this.current = step;
     this.render();
-    const arming = api("POST", `/api/visits/${this.visitId}/capture/steps/${step.id}/begin`).then(() => this.sendStep(step));
+    // One step armed at a time, in the order chosen: a re-arm after a take that finishes after
+    // the clinician chose the next step must not leave the server or the device on the old step.
+    const previous = this.arming ? this.arming.catch(() => {}) : Promise.resolve();
+    const arming = previous.then(async () => {
+      if (this.current !== step) return; // another step was chosen meanwhile
+      await api("POST", `/api/visits/${this.visitId}/capture/steps/${step.id}/begin`);
+      if (this.current === step) this.sendStep(step);
+    });
     this.arming = arming;
     try {
       await arming;
