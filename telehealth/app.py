@@ -34,7 +34,7 @@ from telehealth.keys import CAPTURE_LISTENER, ENGINE, HANDLERS, MEDIA_STORE, SES
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
-from telehealth.signaling import SignalingSettings, setup_signaling
+from telehealth.signaling import CAPTURE_FEED_KEY, SignalingSettings, setup_signaling
 from telehealth.signaling import routes as signaling_routes
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
 def _signaling(app: web.Application, handlers: Handlers, settings: SignalingSettings) -> None:
     """Visit and lobby sockets; they authenticate in-band (first message), so HTTP lets anyone in."""
     setup_signaling(app, handlers.signaling, settings)
+    # Capture changes are pushed to the clinicians' visit sockets: the panel does not poll.
+    app[CAPTURE_LISTENER] = app[CAPTURE_FEED_KEY]
     for handler in (signaling_routes.visit_socket, signaling_routes.lobby_socket):
         allow(*ALL_ROLES)(handler)
 

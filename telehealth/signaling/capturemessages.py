@@ -1,7 +1,8 @@
 """Capture-protocol messages: the clinician drives the patient's page; the patient reports uploads.
 
-All are relayed between admitted participants (the server adds nothing but the sender's id), and
-each is limited to the role that may send it.
+The relayed ones go between admitted participants (the server adds nothing but the sender's id),
+each limited to the role that may send it. `capture_changed` is the server's own: it tells the
+visit's clinicians that the capture changed, on whichever process they are connected to.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class CaptureTake(Message):
     post_roll_ms: Annotated[int, Field(ge=0, le=10_000)] = 1500
     wants_still: bool = True
     wants_clip: bool = True
+    # How long ago the click was when this copy was sent: a re-sent take arrives late, and a
+    # device frame grabbed seconds after the click would show a different moment.
+    age_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 0
 
 
 @register(BOTH | Direction.BUS, relay=True)
@@ -64,6 +68,21 @@ class CaptureIds(Message):
     take_id: Uuid
     still_capture_id: Uuid | None = None
     clip_capture_id: Uuid | None = None
+
+
+@register(BOTH | Direction.BUS, relay=True)
+class CaptureAck(Message):
+    """Patient -> clinician: a take command (`part: take`) or its record ids (`part: ids`) arrived.
+
+    The clinician's page re-sends both parts of a take until each is acknowledged, because the
+    hub drops relayed messages to a participant between two connections.
+    """
+
+    SENDERS: ClassVar[frozenset[str] | None] = _PATIENT
+    type: Literal["capture_ack"] = "capture_ack"
+    peer: Id | None = None
+    take_id: Uuid
+    part: Literal["take", "ids"]
 
 
 @register(BOTH | Direction.BUS, relay=True)
@@ -87,3 +106,16 @@ class UploadProgress(Message):
     state: Literal["queued", "uploading", "retrying", "stored", "failed"]
     percent: Annotated[int, Field(ge=0, le=100)] = 0
     error: Text | None = None
+
+
+@register(Direction.SERVER | Direction.BUS)
+class CaptureChanged(Message):
+    """Server -> the visit's clinicians: its capture changed; read `GET /api/visits/{id}/capture` once.
+
+    `reason` says what happened (`take`, `skip`, `clip_stored`, `upload_stored`, `peer_state`...);
+    new reasons may appear, and a client treats any of them as "something changed".
+    """
+
+    type: Literal["capture_changed"] = "capture_changed"
+    visit_id: Id
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]

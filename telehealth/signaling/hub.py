@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from telehealth.signaling import resumetoken
 from telehealth.signaling.broker import Broker, BrokerUnavailable, PresenceItem
+from telehealth.signaling.capturemessages import CaptureChanged
 from telehealth.signaling.codec import BusFrame, ProtocolError
 from telehealth.signaling.config import SignalingSettings
 from telehealth.signaling.gateway import SignalingStateError, VisitGateway, VisitStateName
@@ -36,7 +37,7 @@ from telehealth.signaling.messages import (
 )
 from telehealth.signaling.outbox import CloseCode, Outbox
 from telehealth.signaling.participant import Slot
-from telehealth.signaling.room import Room, offerer
+from telehealth.signaling.room import Room, channel, offerer
 from telehealth.signaling.turn import ice_servers
 
 log = logging.getLogger(__name__)
@@ -424,6 +425,21 @@ class Hub:
             user = slot.identity.user_id or slot.pid
             slot.outbox.send(IceServers(servers=tuple(ice_servers(self.settings, user))))
 
+    # --- capture progress -------------------------------------------------------------------
+
+    async def capture_changed(self, visit_id: str, reason: str) -> None:
+        """Tell the visit's clinicians, on every process, that its capture changed.
+
+        Raises BrokerUnavailable when other processes cannot be told; local clinicians already were.
+        """
+        message = CaptureChanged(visit_id=visit_id, reason=reason)
+        room = self._rooms.get(visit_id)
+        if room is not None:
+            room.tell_clinicians(message)
+        # Published even without a local room: the change may come from a process (an upload, a
+        # clip task) that holds no socket of this visit while the clinician's is elsewhere.
+        await self.broker.publish(channel(visit_id), BusFrame(self.node, None, None, message))
+
     # --- visit state --------------------------------------------------------------------------
 
     async def _persist(self, visit_id: str, state: VisitStateName, ref: str) -> None:
@@ -456,6 +472,8 @@ class Hub:
                 self._assume_admitted(room, known)
         elif isinstance(message, Decline) and target is not None:
             self._apply_decline(target, message.reason)
+        elif isinstance(message, CaptureChanged):
+            room.tell_clinicians(message)
         elif message.RELAY and target is not None and target.admitted and target.outbox:
             target.outbox.send(message)
 
@@ -588,4 +606,7 @@ class Hub:
         """The broker lost its state (e.g. Redis restarted): re-announce everything we hold."""
         log.info("broker reconnected: re-announcing %d rooms", len(self._rooms))
         await self._refresh(announce=True)
+        # Capture pushes from other processes may have been lost meanwhile: have panels re-read.
+        for room in list(self._rooms.values()):
+            room.tell_clinicians(CaptureChanged(visit_id=room.visit_id, reason="resync"))
         await self.lobby.resync()

@@ -84,6 +84,12 @@ class Room:
             if slot.pid != skip and slot.admitted and slot.outbox is not None:
                 slot.outbox.send(message)
 
+    def tell_clinicians(self, message: Message) -> None:
+        """Send to every connected clinician of this visit held by this process."""
+        for slot in self.slots.values():
+            if slot.identity.role is Role.CLINICIAN and slot.admitted and slot.outbox is not None:
+                slot.outbox.send(message)
+
     def announce_locally(self, member: Member) -> None:
         """Tell local admitted participants about a member's change."""
         self.tell_admitted(Presence(participant=member.public()), skip=member.participant_id)

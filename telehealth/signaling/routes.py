@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from telehealth.signaling.broker import Broker, InProcessBroker
+from telehealth.signaling.capturefeed import CaptureFeed
 from telehealth.signaling.config import SignalingSettings
 from telehealth.signaling.connection import Connection
 from telehealth.signaling.gateway import VisitGateway
@@ -24,6 +25,7 @@ SETTINGS_KEY = web.AppKey("signaling_settings", SignalingSettings)
 GATEWAY_KEY = web.AppKey("signaling_gateway", VisitGateway)
 BROKER_KEY = web.AppKey("signaling_broker", Broker)
 HUB_KEY = web.AppKey("signaling_hub", Hub)
+CAPTURE_FEED_KEY = web.AppKey("signaling_capture_feed", CaptureFeed)
 CONNECTIONS_KEY: web.AppKey[set[Connection]] = web.AppKey("signaling_connections")
 
 # Frames above the codec's limit still get an error frame; far above it aiohttp closes (1009).
@@ -49,8 +51,10 @@ def setup_signaling(
     app[GATEWAY_KEY] = gateway
     app[BROKER_KEY] = broker if broker is not None else make_broker(settings)
     app[CONNECTIONS_KEY] = set()
+    app[CAPTURE_FEED_KEY] = CaptureFeed(lambda: app[HUB_KEY])
     app.cleanup_ctx.append(_broker_ctx)
     app.cleanup_ctx.append(_hub_ctx)
+    app.cleanup_ctx.append(_capture_feed_ctx)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws/visit/{visit_id}", visit_socket)
     app.router.add_get("/ws/lobby", lobby_socket)
@@ -69,6 +73,13 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     await hub.start()
     yield
     await hub.close()
+
+
+async def _capture_feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    feed = app[CAPTURE_FEED_KEY]
+    feed.start()
+    yield
+    await feed.close()
 
 
 async def _close_sockets(app: web.Application) -> None:

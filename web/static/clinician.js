@@ -29,8 +29,12 @@ function renderParticipants() {
   if (!items.length) $("participants").append(el("li", { class: "muted" }, "Nobody else is here yet."));
 }
 
+function reachable(p) {
+  return Boolean(p && p.status === "admitted" && p.connected);
+}
+
 function patientPeer() {
-  return [...state.participants.values()].find((p) => p.role === "patient" && p.status === "admitted" && p.connected);
+  return [...state.participants.values()].find((p) => p.role === "patient" && reachable(p));
 }
 
 // The protocol panel appears once an admitted patient is connected; consent is re-read then,
@@ -90,7 +94,10 @@ function connectSignal() {
   });
   signal.addEventListener("presence", (ev) => {
     const p = ev.detail.participant;
+    const before = reachable(state.participants.get(p.participant_id));
     state.participants.set(p.participant_id, p);
+    // The patient's page reconnected or was admitted again: it may have missed take commands.
+    if (p.role === "patient" && reachable(p) && !before && state.panel) state.panel.patientBack();
     renderParticipants();
     if (p.role === "patient" && p.status === "left" && state.call && state.call.peerId === p.participant_id) {
       state.call.close();
@@ -109,9 +116,6 @@ function connectSignal() {
       if (state.call && ev.detail.peer === state.call.peerId) state.call.handle(ev.detail);
     });
   }
-  signal.addEventListener("upload_progress", (ev) => {
-    if (state.panel) state.panel.onUploadProgress(ev.detail);
-  });
   signal.addEventListener("error", (ev) => {
     $("call-error").textContent = ev.detail.message;
     $("call-error").hidden = false;

@@ -1,10 +1,14 @@
 // Full-resolution capture on the patient's own device: a still at the click, a clip of the step,
-// uploaded in the background with retries. Nothing is written to the device's storage.
+// handed to the UploadQueue (kept in IndexedDB until the server has them).
+//
+// Take commands may arrive twice (the clinician's page re-sends until acknowledged) and late
+// (re-sent after a reconnect): a take id seen before is ignored, and a late take gets no still,
+// because a frame grabbed seconds after the click would show another moment.
 
 const POST_ROLL_MS = 1500;
 const MAX_CLIP_MS = 75_000;
-const MAX_QUEUE = 40;
-const RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+const STILL_LATE_MS = 2000;
+const SEEN_TAKES = 200;
 
 function clipMimeType() {
   const options = ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm", "video/mp4;codecs=avc1", "video/mp4"];
@@ -34,16 +38,14 @@ function bitmapToBlob(source, w, h) {
   return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("encode failed"))), "image/png"));
 }
 
-export class DeviceCapture extends EventTarget {
-  constructor({ stream, videoEl, bearer }) {
-    super();
+export class DeviceCapture {
+  constructor({ stream, videoEl, uploads }) {
     this.stream = stream;
     this.videoEl = videoEl;
-    this.bearer = bearer;
+    this.uploads = uploads; // UploadQueue
     this.active = null;
-    this.takes = new Map(); // take_id -> {still: Blob|null, clip: Promise<Blob>|null, ids}
-    this.queue = [];
-    this.uploading = false;
+    this.takes = new Map(); // take_id -> {still: Promise<Blob>|null, clip: Promise<Blob>|null, ids, late}
+    this.seen = new Set(); // take ids already handled, oldest first
   }
 
   // A step began: record it from now, so the clip shows rest -> peak -> relax. Each recording
@@ -79,17 +81,22 @@ export class DeviceCapture extends EventTarget {
   }
 
   // The clinician clicked capture: grab the still now, end the clip after the post-roll.
-  async take({ take_id: takeId, post_roll_ms: postRoll = POST_ROLL_MS, wants_still: wantsStill = true, wants_clip: wantsClip = true }) {
-    const entry = { still: null, clip: null, ids: null };
+  async take({ take_id: takeId, step_id: stepId, post_roll_ms: postRoll = POST_ROLL_MS, wants_still: wantsStill = true, wants_clip: wantsClip = true, age_ms: age = 0 }) {
+    if (this.seen.has(takeId)) return; // a copy re-sent before our acknowledgement arrived
+    this.seen.add(takeId);
+    if (this.seen.size > SEEN_TAKES) this.seen.delete(this.seen.values().next().value);
+    const entry = { still: null, clip: null, ids: null, late: age > STILL_LATE_MS };
     this.takes.set(takeId, entry);
     const track = this.stream.getVideoTracks()[0];
-    if (wantsStill && track) {
+    if (wantsStill && track && !entry.late) {
       entry.still = grabStill(track, this.videoEl).catch(() => null);
     }
-    if (wantsClip && this.active) {
+    // The step's recording started before the click, so even a late take's clip spans it.
+    if (wantsClip && this.active && this.active.stepId === stepId) {
       const rec = this.active;
       this.active = null; // claimed by this take; a retake records afresh from its own begin
-      entry.clip = new Promise((resolve) => setTimeout(resolve, postRoll)).then(() => this.finish(rec));
+      const wait = Math.max(0, postRoll - age);
+      entry.clip = new Promise((resolve) => setTimeout(resolve, wait)).then(() => this.finish(rec));
     }
     this.maybeQueue(takeId);
   }
@@ -97,7 +104,7 @@ export class DeviceCapture extends EventTarget {
   // The server created the capture rows for a take: now the files know where to go.
   assign({ take_id: takeId, still_capture_id: stillId, clip_capture_id: clipId }) {
     const entry = this.takes.get(takeId);
-    if (!entry) return;
+    if (!entry || entry.ids) return;
     entry.ids = { still: stillId, clip: clipId };
     this.maybeQueue(takeId);
   }
@@ -106,82 +113,19 @@ export class DeviceCapture extends EventTarget {
     const entry = this.takes.get(takeId);
     if (!entry || !entry.ids) return;
     this.takes.delete(takeId);
-    if (entry.still && entry.ids.still) this.enqueue(entry.ids.still, "still", await entry.still);
+    if (entry.ids.still) {
+      if (entry.still) this.enqueue(entry.ids.still, "still", await entry.still);
+      else if (entry.late) this.uploads.emit({ captureId: entry.ids.still, kind: "still" }, "failed", 0, "the take reached the device too late for its still");
+    }
     if (entry.clip && entry.ids.clip) this.enqueue(entry.ids.clip, "clip", await entry.clip);
   }
 
   enqueue(captureId, kind, blob) {
     if (!blob) {
-      this.emit({ capture_id: captureId, kind, state: "failed", percent: 0, error: "nothing was recorded" });
+      this.uploads.emit({ captureId, kind }, "failed", 0, "nothing was recorded");
       return;
     }
-    if (this.queue.length >= MAX_QUEUE) {
-      this.emit({ capture_id: captureId, kind, state: "failed", percent: 0, error: "upload queue full" });
-      return;
-    }
-    const item = { captureId, kind, blob, key: `${captureId}:${kind}:${crypto.randomUUID()}`, attempt: 0 };
-    this.queue.push(item);
-    this.emit({ capture_id: captureId, kind, state: "queued", percent: 0 });
-    this.pump();
-  }
-
-  async pump() {
-    if (this.uploading) return;
-    this.uploading = true;
-    while (this.queue.length) {
-      const item = this.queue[0];
-      try {
-        await this.upload(item);
-        this.queue.shift();
-        this.emit({ capture_id: item.captureId, kind: item.kind, state: "stored", percent: 100 });
-      } catch (err) {
-        item.attempt += 1;
-        if (err.final || item.attempt > RETRY_MS.length) {
-          this.queue.shift();
-          this.emit({ capture_id: item.captureId, kind: item.kind, state: "failed", percent: 0, error: err.message });
-        } else {
-          this.emit({ capture_id: item.captureId, kind: item.kind, state: "retrying", percent: 0, error: err.message });
-          await new Promise((r) => setTimeout(r, RETRY_MS[item.attempt - 1]));
-        }
-      }
-    }
-    this.uploading = false;
-  }
-
-  // XMLHttpRequest, not fetch: it reports upload progress.
-  upload(item) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", `/api/captures/${item.captureId}/upload`);
-      xhr.setRequestHeader("Authorization", `Bearer ${this.bearer}`);
-      xhr.setRequestHeader("Content-Type", item.blob.type || "application/octet-stream");
-      xhr.setRequestHeader("Idempotency-Key", item.key);
-      let last = 0;
-      xhr.upload.onprogress = (ev) => {
-        const pct = ev.lengthComputable ? Math.round((100 * ev.loaded) / ev.total) : 0;
-        if (pct - last >= 20) {
-          last = pct;
-          this.emit({ capture_id: item.captureId, kind: item.kind, state: "uploading", percent: pct });
-        }
-      };
-      xhr.onload = () => {
-        if (xhr.status >= 200 && xhr.status < 300) resolve(JSON.parse(xhr.responseText));
-        else {
-          const err = new Error(`upload refused (${xhr.status})`);
-          // 4xx other than 408/429 will not succeed by retrying the same bytes.
-          err.final = xhr.status >= 400 && xhr.status < 500 && ![408, 409, 429].includes(xhr.status);
-          reject(err);
-        }
-      };
-      xhr.onerror = () => reject(new Error("network error"));
-      xhr.ontimeout = () => reject(new Error("timed out"));
-      xhr.timeout = 120_000;
-      xhr.send(item.blob);
-    });
-  }
-
-  emit(detail) {
-    this.dispatchEvent(new CustomEvent("progress", { detail }));
+    this.uploads.add(captureId, kind, blob);
   }
 
   stop() {

@@ -5,13 +5,14 @@ import { explainMediaError, inAppBrowser, mediaSupported, micLevelMeter, openCam
 import { SignalClient } from "./signal.js";
 import { openServerPeer } from "./capturepeer.js";
 import { DeviceCapture } from "./devicecapture.js";
+import { UploadQueue } from "./uploadqueue.js";
 
 const joinToken = decodeURIComponent(location.pathname.split("/").pop());
 const storeKey = `telehealth-session:${joinToken.slice(0, 16)}`;
 const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
 const $ = (id) => document.getElementById(id);
 
-const state = { info: null, session: null, stream: null, stopMeter: null, signal: null, call: null, clinicianId: null, qualityTimer: null };
+const state = { info: null, session: null, stream: null, stopMeter: null, signal: null, call: null, clinicianId: null, qualityTimer: null, uploads: null, device: null };
 window.telehealth = state; // inspected by the browser tests and handy when supporting a patient
 
 function show(step) {
@@ -52,6 +53,7 @@ async function verifyStep() {
     try {
       const visit = await api("GET", "/api/patient/visit");
       state.session = JSON.parse(saved);
+      startUploads(); // a reload mid-upload: finish what the previous page left unsent
       return visit.consent_capture === null ? consentStep() : deviceStep();
     } catch {
       sessionStorage.removeItem(storeKey);
@@ -71,6 +73,7 @@ async function verifyStep() {
       state.session = await api("POST", `/api/join/${encodeURIComponent(joinToken)}/session`, body);
       sessionStorage.setItem(storeKey, JSON.stringify(state.session));
       setBearer(state.session.token);
+      startUploads();
       consentStep();
     } catch (err) {
       showError(box, err);
@@ -229,10 +232,13 @@ function wireCapture(signal) {
     document.querySelector("#step-call .stage").classList.add("protocol-mode");
     if (state.device) state.device.beginStep(m.step_id);
   });
+  // Acknowledged on arrival, duplicates too: the clinician's page re-sends until it hears back.
   signal.addEventListener("capture_take", (ev) => {
+    signal.send("capture_ack", { peer: ev.detail.peer, take_id: ev.detail.take_id, part: "take" });
     if (state.device) state.device.take(ev.detail);
   });
   signal.addEventListener("capture_ids", (ev) => {
+    signal.send("capture_ack", { peer: ev.detail.peer, take_id: ev.detail.take_id, part: "ids" });
     if (state.device) state.device.assign(ev.detail);
   });
   signal.addEventListener("capture_end", () => stopCapture());
@@ -242,14 +248,20 @@ function reportCapture(text) {
   if (state.clinicianId) state.signal.send("upload_progress", { peer: state.clinicianId, capture_id: "none", kind: "still", state: "failed", percent: 0, error: text.slice(0, 190) });
 }
 
+// The device's uploads belong to the session, not to the call: they start (and a reloaded page
+// resumes them) as soon as the session is known, before the patient is back in the call.
+function startUploads() {
+  if (state.uploads) return;
+  state.uploads = new UploadQueue({ bearer: state.session.token, visitId: state.session.visit_id });
+  state.uploads.addEventListener("progress", (ev) => {
+    if (state.signal && state.clinicianId) state.signal.send("upload_progress", { peer: state.clinicianId, ...ev.detail, error: ev.detail.error ? String(ev.detail.error).slice(0, 190) : undefined });
+  });
+  state.uploads.resume();
+}
+
 async function startCapture() {
   if (!state.stream) return;
-  if (!state.device) {
-    state.device = new DeviceCapture({ stream: state.stream, videoEl: $("self"), bearer: state.session.token });
-    state.device.addEventListener("progress", (ev) => {
-      if (state.clinicianId) state.signal.send("upload_progress", { peer: state.clinicianId, ...ev.detail, error: ev.detail.error ? String(ev.detail.error).slice(0, 190) : undefined });
-    });
-  }
+  if (!state.device) state.device = new DeviceCapture({ stream: state.stream, videoEl: $("self"), uploads: state.uploads });
   if (state.serverPeer) state.serverPeer.pc.close();
   state.serverPeer = await openServerPeer(state.session.visit_id, state.stream, state.iceServers, iceTransportPolicy);
 }
