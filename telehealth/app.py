@@ -28,6 +28,7 @@ from telehealth.http import (
     pages_review,
 )
 from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
+from telehealth.http.forwarded import forwarded_middleware, parse_networks
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.throttle import Throttle
 from telehealth.keys import ENGINE, MEDIA_STORE, SESSIONMAKER, SETTINGS, THROTTLE
@@ -89,7 +90,12 @@ def _signaling(app: web.Application, settings: Settings) -> None:
 def create_app(settings: Settings) -> web.Application:
     """Build the web application for these settings."""
     app = web.Application(
-        middlewares=[security_headers, error_middleware, access_middleware],
+        middlewares=[
+            forwarded_middleware(parse_networks(settings.trusted_proxies)),
+            security_headers,
+            error_middleware,
+            access_middleware,
+        ],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[SETTINGS] = settings

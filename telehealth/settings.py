@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A checkout (or an editable install of one) has pyproject.toml beside the package; a wheel install does not.
+IN_SOURCE_TREE = (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def packaged_web_dir() -> Path:
+    """The web client: telehealth/web inside an installed wheel, else web/ of the source tree."""
+    packaged = resources.files(__package__).joinpath("web")
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return PROJECT_ROOT / "web"
+
+
+def default_var_dir() -> Path:
+    """var/ of the checkout when running from source; ./var of the working directory when installed."""
+    return PROJECT_ROOT / "var" if IN_SOURCE_TREE else Path.cwd() / "var"
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
@@ -51,7 +68,7 @@ class Settings:
     secret_key: str
     redis_url: str | None = None
     public_url: str | None = None
-    web_dir: Path = PROJECT_ROOT / "web"
+    web_dir: Path = field(default_factory=packaged_web_dir)
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 3600
     join_link_hours: int = 24
@@ -63,18 +80,22 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl_seconds: int = 3600
     trusted_origins: tuple[str, ...] = field(default=())
+    # Reverse proxies (addresses or CIDR) whose X-Forwarded-For/-Proto are believed; nobody else's are.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
             raise ValueError("session timeouts must be positive and absolute >= idle")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("TURN urls need TELEHEALTH_TURN_SECRET (time-limited HMAC credentials)")
+        for proxy in self.trusted_proxies:
+            ipaddress.ip_network(proxy, strict=False)  # a typo must stop the start, not trust nobody silently
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from TELEHEALTH_* variables; secrets may come from *_FILE."""
         env = os.environ if env is None else env
-        var_dir = Path(env.get("TELEHEALTH_VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+        var_dir = Path(env.get("TELEHEALTH_VAR_DIR", str(default_var_dir()))).resolve()
         database_url = _secret(env, "TELEHEALTH_DATABASE_URL") or (
             f"sqlite+aiosqlite:///{var_dir / 'telehealth.sqlite3'}"
         )
@@ -95,4 +116,5 @@ class Settings:
             turn_urls=urls("TELEHEALTH_TURN_URLS"),
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
+            trusted_proxies=urls("TELEHEALTH_TRUSTED_PROXIES"),
         )
