@@ -30,6 +30,7 @@ from telehealth.http import (
 from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
 from telehealth.http.forwarded import forwarded_middleware, parse_networks
 from telehealth.http.middleware import error_middleware, security_headers
+from telehealth.http.requestlog import request_context_middleware
 from telehealth.http.throttle import Throttle
 from telehealth.keys import ENGINE, MEDIA_STORE, SESSIONMAKER, SETTINGS, THROTTLE
 from telehealth.records.accounts import SessionPolicy
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
             forwarded_middleware(parse_networks(settings.trusted_proxies)),
+            request_context_middleware,
             security_headers,
             error_middleware,
             access_middleware,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import os
 import signal
 import sys
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from telehealth.app import create_app
 from telehealth.demo import DemoInfo, ensure_demo
+from telehealth.logs import configure_logging
 from telehealth.records.accounts import create_user
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.errors import DomainError
@@ -107,11 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `telehealth` command."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("TELEHEALTH_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     try:
         if args.command == "serve":

@@ -82,12 +82,16 @@ class Settings:
     trusted_origins: tuple[str, ...] = field(default=())
     # Reverse proxies (addresses or CIDR) whose X-Forwarded-For/-Proto are believed; nobody else's are.
     trusted_proxies: tuple[str, ...] = ()
+    log_format: str = "text"  # "json": one object per line, for the journal or a log shipper
+    log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
             raise ValueError("session timeouts must be positive and absolute >= idle")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("TURN urls need TELEHEALTH_TURN_SECRET (time-limited HMAC credentials)")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("TELEHEALTH_LOG_FORMAT must be text or json")
         for proxy in self.trusted_proxies:
             ipaddress.ip_network(proxy, strict=False)  # a typo must stop the start, not trust nobody silently
 
@@ -117,4 +121,6 @@ class Settings:
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
             trusted_proxies=urls("TELEHEALTH_TRUSTED_PROXIES"),
+            log_format=env.get("TELEHEALTH_LOG_FORMAT", "text").strip().lower() or "text",
+            log_level=env.get("TELEHEALTH_LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )
