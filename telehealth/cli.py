@@ -1,4 +1,4 @@
-"""Command line: serve, db upgrade, users add, demo."""
+"""Command line: serve, db upgrade, users add, demo, backup, restore, verify."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from telehealth import maintenance
 from telehealth.app import create_app
 from telehealth.demo import DemoInfo, ensure_demo
 from telehealth.logs import configure_logging
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--name")
     sub.add_parser("demo", help="seed the demo clinic and print logins and a join link")
+    maintenance.add_commands(sub)
     return parser
 
 
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    if args.command in maintenance.COMMANDS:
+        return maintenance.run(args, settings)
     try:
         if args.command == "serve":
             if bool(args.tls_cert) != bool(args.tls_key):
