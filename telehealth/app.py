@@ -21,6 +21,7 @@ from telehealth.http import (
     api_ice,
     api_join,
     api_media,
+    api_metrics,
     api_patients,
     api_review,
     api_visits,
@@ -28,6 +29,7 @@ from telehealth.http import (
     pages_review,
 )
 from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
+from telehealth.http.api_metrics import metrics_middleware
 from telehealth.http.forwarded import forwarded_middleware, parse_networks
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.requestlog import request_context_middleware
@@ -94,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             forwarded_middleware(parse_networks(settings.trusted_proxies)),
             request_context_middleware,
+            metrics_middleware,
             security_headers,
             error_middleware,
             access_middleware,
@@ -111,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
     for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)
     app.router.add_routes(api_ice.routes)
+    app.router.add_routes(api_metrics.routes)
     _signaling(app, settings)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)

@@ -84,6 +84,9 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     log_format: str = "text"  # "json": one object per line, for the journal or a log shipper
     log_level: str = "INFO"
+    # Who may GET /metrics: these addresses or networks, or anyone sending the bearer token.
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -92,7 +95,7 @@ class Settings:
             raise ValueError("TURN urls need TELEHEALTH_TURN_SECRET (time-limited HMAC credentials)")
         if self.log_format not in ("text", "json"):
             raise ValueError("TELEHEALTH_LOG_FORMAT must be text or json")
-        for proxy in self.trusted_proxies:
+        for proxy in (*self.trusted_proxies, *self.metrics_allow):
             ipaddress.ip_network(proxy, strict=False)  # a typo must stop the start, not trust nobody silently
 
     @classmethod
@@ -122,5 +125,7 @@ class Settings:
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
             trusted_proxies=urls("TELEHEALTH_TRUSTED_PROXIES"),
             log_format=env.get("TELEHEALTH_LOG_FORMAT", "text").strip().lower() or "text",
+            metrics_allow=urls("TELEHEALTH_METRICS_ALLOW") or ("127.0.0.1/32", "::1/128"),
+            metrics_token=_secret(env, "TELEHEALTH_METRICS_TOKEN"),
             log_level=env.get("TELEHEALTH_LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )
