@@ -17,7 +17,7 @@ from telehealth.logs import redact, request_id_var, visit_id_var
 access_log = logging.getLogger("telehealth.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# Probes and scrapes arrive every few seconds; they would drown the visits in the log.
+# Probes, scrapes and static files arrive all the time; they would drown the visits in the log.
 _QUIET_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -58,7 +58,7 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         http = {"method": request.method, "path": redact(request.path), "status": status, "ms": duration_ms}
         access_log.log(
-            logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO,
+            logging.DEBUG if request.path in _QUIET_PATHS or request.path.startswith("/static/") else logging.INFO,
             "%s %s %s %.1fms",
             request.method,
             request.path,
