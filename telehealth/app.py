@@ -6,12 +6,12 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from aiohttp import web
 
 from telehealth.capture.service import capture_context
-from telehealth.gateway import RecordsGateway
+from telehealth.handlers.container import Handlers
+from telehealth.handlers.throttle import Throttle
 from telehealth.http import (
     api_admin,
     api_auth,
@@ -33,9 +33,7 @@ from telehealth.http.api_metrics import metrics_middleware
 from telehealth.http.forwarded import forwarded_middleware, parse_networks
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.requestlog import request_context_middleware
-from telehealth.http.throttle import Throttle
-from telehealth.keys import ENGINE, MEDIA_STORE, SESSIONMAKER, SETTINGS, THROTTLE
-from telehealth.records.accounts import SessionPolicy
+from telehealth.keys import ENGINE, HANDLERS, MEDIA_STORE, SESSIONMAKER, SETTINGS
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
@@ -79,13 +77,9 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
     )
 
 
-def _signaling(app: web.Application, settings: Settings) -> None:
+def _signaling(app: web.Application, handlers: Handlers, settings: SignalingSettings) -> None:
     """Visit and lobby sockets; they authenticate in-band (first message), so HTTP lets anyone in."""
-    policy = SessionPolicy(
-        idle=timedelta(seconds=settings.session_idle_seconds),
-        absolute=timedelta(seconds=settings.session_absolute_seconds),
-    )
-    setup_signaling(app, RecordsGateway(lambda: app[SESSIONMAKER], policy), signaling_settings(settings))
+    setup_signaling(app, handlers.signaling, settings)
     for handler in (signaling_routes.visit_socket, signaling_routes.lobby_socket):
         allow(*ALL_ROLES)(handler)
 
@@ -97,14 +91,22 @@ def create_app(settings: Settings) -> web.Application:
             forwarded_middleware(parse_networks(settings.trusted_proxies)),
             request_context_middleware,
             metrics_middleware,
-            security_headers,
             error_middleware,
             access_middleware,
         ],
         client_max_size=MAX_REQUEST_BYTES,
     )
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
-    app[THROTTLE] = Throttle(limit=settings.login_max_failures)
+    signaling = signaling_settings(settings)
+    handlers = Handlers.build(
+        settings,
+        sessions=lambda: app[SESSIONMAKER],
+        engine=lambda: app[ENGINE],
+        throttle=Throttle(limit=settings.login_max_failures),
+        ice=signaling,
+    )
+    app[HANDLERS] = handlers
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
     app.cleanup_ctx.append(_database)
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
@@ -115,7 +117,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_routes(module.routes)
     app.router.add_routes(api_ice.routes)
     app.router.add_routes(api_metrics.routes)
-    _signaling(app, settings)
+    _signaling(app, handlers, signaling)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)
     return app

@@ -46,6 +46,8 @@ async def _demo_info(settings: Settings) -> DemoInfo:
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    host = args.host or settings.host
+    port = args.port or settings.port
     ctx = None
     if args.tls == "self-signed":
         ctx = ssl_context(*ensure_self_signed(settings.var_dir / "tls"))
@@ -55,12 +57,12 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     await runner.setup()
     # Thousands of sockets make full GC passes take ~100 ms; freeze start-up objects (bench/SIGNALING_RESULTS.md).
     tune_gc_for_latency()
-    site = web.TCPSite(runner, args.host, args.port, ssl_context=ctx, shutdown_timeout=5)
+    site = web.TCPSite(runner, host, port, ssl_context=ctx, shutdown_timeout=5)
     await site.start()
     scheme = "https" if ctx else "http"
-    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host  # noqa: S104
-    base = settings.public_url or f"{scheme}://{shown_host}:{args.port}"
-    print(f"Serving on {scheme}://{args.host}:{args.port}", flush=True)
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
+    base = settings.public_url or f"{scheme}://{shown_host}:{port}"
+    print(f"Serving on {scheme}://{host}:{port}", flush=True)
     if args.demo:
         _print_demo(await _demo_info(settings), base)
     stop = asyncio.Event()
@@ -87,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="telehealth", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the web server")
-    serve.add_argument("--host", default=os.environ.get("TELEHEALTH_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("TELEHEALTH_PORT", "8080")))
+    serve.add_argument("--host", help="default TELEHEALTH_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default TELEHEALTH_PORT or 8080")
     serve.add_argument("--tls", choices=["off", "self-signed"], default="off")
     serve.add_argument("--tls-cert")
     serve.add_argument("--tls-key")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from telehealth.http.throttle import Throttle
+from telehealth.handlers.container import Handlers
 from telehealth.records.mediastore import MediaStore
 from telehealth.settings import Settings
 
@@ -18,5 +18,5 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 MEDIA_STORE = web.AppKey("media_store", MediaStore)
-THROTTLE = web.AppKey("throttle", Throttle)
+HANDLERS = web.AppKey("handlers", Handlers)
 CAPTURE: web.AppKey[CaptureService] = web.AppKey("capture")

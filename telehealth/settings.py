@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from telehealth.signaling.turn import TURN_TTL_SECONDS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # A checkout (or an editable install of one) has pyproject.toml beside the package; a wheel install does not.
 IN_SOURCE_TREE = (PROJECT_ROOT / "pyproject.toml").is_file()
@@ -58,6 +60,19 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration; every field has a default that runs on a laptop."""
@@ -66,6 +81,9 @@ class Settings:
     database_url: str
     media_dir: Path
     secret_key: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
     redis_url: str | None = None
     public_url: str | None = None
     web_dir: Path = field(default_factory=packaged_web_dir)
@@ -78,12 +96,11 @@ class Settings:
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
-    turn_ttl_seconds: int = 3600
+    turn_ttl_seconds: int = TURN_TTL_SECONDS
     trusted_origins: tuple[str, ...] = field(default=())
     # Reverse proxies (addresses or CIDR) whose X-Forwarded-For/-Proto are believed; nobody else's are.
     trusted_proxies: tuple[str, ...] = ()
     log_format: str = "text"  # "json": one object per line, for the journal or a log shipper
-    log_level: str = "INFO"
     # Who may GET /metrics: these addresses or networks, or anyone sending the bearer token.
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     metrics_token: str | None = None
@@ -93,6 +110,12 @@ class Settings:
             raise ValueError("session timeouts must be positive and absolute >= idle")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("TURN urls need TELEHEALTH_TURN_SECRET (time-limited HMAC credentials)")
+        if not 0 < self.port < 65536:
+            raise ValueError("TELEHEALTH_PORT must be a TCP port (1-65535)")
+        if self.log_level not in _LOG_LEVELS:
+            raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.turn_ttl_seconds <= 0:
+            raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
         if self.log_format not in ("text", "json"):
             raise ValueError("TELEHEALTH_LOG_FORMAT must be text or json")
         for proxy in (*self.trusted_proxies, *self.metrics_allow):
@@ -116,16 +139,19 @@ class Settings:
             database_url=database_url,
             media_dir=Path(env.get("TELEHEALTH_MEDIA_DIR", str(var_dir / "media"))).resolve(),
             secret_key=secret_key,
+            host=env.get("TELEHEALTH_HOST") or "127.0.0.1",
+            port=_int(env, "TELEHEALTH_PORT", 8080),
+            log_level=(env.get("TELEHEALTH_LOG_LEVEL") or "INFO").strip().upper(),
             redis_url=_secret(env, "TELEHEALTH_REDIS_URL"),
             public_url=env.get("TELEHEALTH_PUBLIC_URL") or None,
             secure_cookies=_bool(env.get("TELEHEALTH_SECURE_COOKIES"), False),
             stun_urls=urls("TELEHEALTH_STUN_URLS"),
             turn_urls=urls("TELEHEALTH_TURN_URLS"),
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
+            turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
             trusted_proxies=urls("TELEHEALTH_TRUSTED_PROXIES"),
             log_format=env.get("TELEHEALTH_LOG_FORMAT", "text").strip().lower() or "text",
             metrics_allow=urls("TELEHEALTH_METRICS_ALLOW") or ("127.0.0.1/32", "::1/128"),
             metrics_token=_secret(env, "TELEHEALTH_METRICS_TOKEN"),
-            log_level=env.get("TELEHEALTH_LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import socket
 import ssl
 from pathlib import Path
@@ -30,7 +31,7 @@ def ensure_self_signed(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "self-signed.crt", directory / "self-signed.key"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "telehealth local")])
     now = dt.datetime.now(dt.UTC)
@@ -47,16 +48,18 @@ def ensure_self_signed(directory: Path) -> tuple[Path, Path]:
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _write_private(key_path, pem)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create a file readable only by its owner: the mode is set at creation, never after the bytes."""
+    path.unlink(missing_ok=True)  # a half-written key from a crash is replaced
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def ssl_context(cert: Path, key: Path) -> ssl.SSLContext:

@@ -220,3 +220,12 @@ async def test_zip_stream_closes_cleanly_when_the_client_goes_away(tmp_path: Pat
     whole = b"".join([c async for c in export.stream_zip([("media/big.bin", big, sha)], {"files": []})])
     with zipfile.ZipFile(io.BytesIO(whole)) as zf:
         assert zf.read("media/big.bin") == chunk * 8
+
+
+async def test_the_zip_stream_carries_the_security_headers(client: TestClient[Any, Any], seeded: SeededVisit) -> None:
+    await login(client, "reviewer")
+    r = await client.get(f"/api/visits/{seeded.visit.id}/export/zip")
+    assert r.status == 200
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    await r.read()

@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.gateway import RecordsGateway
+from telehealth.handlers.signaling_gateway import RecordsGateway
 from telehealth.records import patients, visits
 from telehealth.records.accounts import SessionPolicy, start_session
 from telehealth.records.models import AffectedSide, User, Visit, VisitState
 from telehealth.records.types import utcnow
-from telehealth.signaling import InvalidStateError, Role
+from telehealth.signaling import Role, SignalingStateError
 from tests.conftest import Staff
 
 POLICY = SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
@@ -50,7 +50,7 @@ async def test_admit_before_the_waiting_write_lands_and_a_late_waiting_keeps_the
     assert await _state(db, vid) == VisitState.IN_CALL
     await gw.set_visit_state(str(vid), "ended")
     assert await _state(db, vid) == VisitState.ENDED
-    with pytest.raises(InvalidStateError):
+    with pytest.raises(SignalingStateError):
         await gw.set_visit_state(str(vid), "in_call")
 
 

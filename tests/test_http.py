@@ -56,3 +56,10 @@ async def test_login_redirect_keeps_the_query_string(client: TestClient[Any, Any
     assert r.status == 302
     location = URL(r.headers["Location"])
     assert location.path == "/login" and location.query["next"] == "/review/compare?a=1&b=2"
+
+
+async def test_redirects_carry_the_security_headers(client: TestClient[Any, Any]) -> None:
+    r = await client.get("/", allow_redirects=False)
+    assert r.status == 302
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]

@@ -113,7 +113,17 @@ async def _send(ws: aiohttp.ClientWebSocketResponse, type_: str, **fields: Any) 
     await ws.send_str(json.dumps({"type": type_, "v": 1, "id": f"t{id(fields)}", **fields}))
 
 
-async def _visit_state(url: str, visit_id: str) -> VisitState:
+async def _visit_state(url: str, visit_id: str, expect: VisitState | None = None) -> VisitState:
+    """The visit's stored state; with `expect`, wait (up to 10 s) for it: the hub persists state in the background."""
+    for _ in range(100):
+        state = await _read_state(url, visit_id)
+        if expect is None or state == expect:
+            break
+        await asyncio.sleep(0.1)
+    return state
+
+
+async def _read_state(url: str, visit_id: str) -> VisitState:
     import uuid
 
     engine = make_engine(url)
@@ -154,7 +164,7 @@ async def test_patient_and_clinician_on_different_processes_meet(pg_schema_url: 
         joined = await _next(pat, "join")
         assert joined["status"] == "waiting"
         patient_pid = joined["participant_id"]
-        assert await _visit_state(pg_schema_url, visit_id) == VisitState.WAITING
+        assert await _visit_state(pg_schema_url, visit_id, VisitState.WAITING) == VisitState.WAITING
 
         doc = await doc_http.ws_connect(f"{one}/ws/visit/{visit_id}", headers={"Origin": one})
         await _send(doc, "auth", session=True)
@@ -174,13 +184,13 @@ async def test_patient_and_clinician_on_different_processes_meet(pg_schema_url: 
         await _send(pat, "ice_candidate", peer=doctor_pid, candidate=cand)
         relayed = (await _next(doc, "ice_candidate"))["candidate"]
         assert {k: relayed[k] for k in cand} == cand
-        assert await _visit_state(pg_schema_url, visit_id) == VisitState.IN_CALL
+        assert await _visit_state(pg_schema_url, visit_id, VisitState.IN_CALL) == VisitState.IN_CALL
 
         await _send(doc, "hangup")
         await _next(pat, "hangup")
         await pat.close()
         await doc.close()
-        assert await _visit_state(pg_schema_url, visit_id) == VisitState.ENDED
+        assert await _visit_state(pg_schema_url, visit_id, VisitState.ENDED) == VisitState.ENDED
 
         # The ended visit's link and session no longer open anything.
         r = await pat_http.get(f"{two}/api/join/{token}")

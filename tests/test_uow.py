@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.handlers.uow import Event, UnauditedChange, UnitOfWork, record_refusal
+from telehealth.handlers.uow import Event, UnauditedChange, UnitOfWork, reading, record_refusal
 from telehealth.records import audit
 from telehealth.records.models import AffectedSide, AuditEvent, Patient
 
@@ -63,3 +63,17 @@ async def test_a_refusal_is_audited_on_its_own(db: async_sessionmaker[AsyncSessi
         "denied",
         "clinician",
     )
+
+
+async def test_a_discarded_unit_leaves_neither_change_nor_audit_event(db: async_sessionmaker[AsyncSession]) -> None:
+    async with UnitOfWork(db, ACTOR) as uow:
+        uow.db.add(_patient("MRN-4"))
+        uow.discard()
+    assert await _counts(db) == (0, 0)
+
+
+async def test_a_read_never_commits_what_it_touched(db: async_sessionmaker[AsyncSession]) -> None:
+    async with reading(db) as s:
+        s.add(_patient("MRN-5"))
+        await s.flush()
+    assert await _counts(db) == (0, 0)

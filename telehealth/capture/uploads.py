@@ -69,13 +69,18 @@ class UploadLimits:
 
     still_bytes: int = STILL_BYTES
     clip_bytes: int = 200 * 1024 * 1024
-    max_pixels: int = 40_000_000
+    # Decoded size, checked from the header before decoding: a 12 MP phone photo fits; a 40 MP
+    # PNG bomb of 128 KB would take about 450 MB to decode and clean.
+    max_pixels: int = 12_500_000
+    max_video_pixels: int = 4096 * 2160  # DCI 4K; MediaRecorder clips are the camera's video size
     min_long_side: int = 320
     min_short_side: int = 240
     max_clip_seconds: float = 180.0  # the longest step is 60 s; room for a slow start and stop
 
     def __post_init__(self) -> None:
-        if min(self.still_bytes, self.clip_bytes, self.max_pixels) <= 0 or self.max_clip_seconds <= 0:
+        if min(self.still_bytes, self.clip_bytes, self.max_pixels, self.max_video_pixels) <= 0:
+            raise ValueError("upload limits must be positive")
+        if self.max_clip_seconds <= 0:
             raise ValueError("upload limits must be positive")
 
     @classmethod
@@ -250,6 +255,11 @@ def prepare_clip(path: Path, content_type: str, dest: Path, limits: UploadLimits
         raise UnsupportedMedia(f"the body is not a playable {content_type} clip") from exc
 
 
+def _check_video_pixels(width: int, height: int, limits: UploadLimits) -> None:
+    if width * height > limits.max_video_pixels:
+        raise TooLarge(f"video of {width}x{height} is above {limits.max_video_pixels} pixels")
+
+
 def _remux(path: Path, content_type: str, dest: Path, limits: UploadLimits) -> PreparedClip:
     container = _CONTAINER[content_type]
     with av.open(str(path), mode="r") as src:
@@ -258,6 +268,7 @@ def _remux(path: Path, content_type: str, dest: Path, limits: UploadLimits) -> P
         if not src.streams.video:
             raise UnsupportedMedia("the clip has no video stream")
         video = src.streams.video[0]
+        _check_video_pixels(video.codec_context.width, video.codec_context.height, limits)  # header: before decoding
         codec = _decoder_name(video)
         if codec not in _VIDEO_CODECS:
             raise UnsupportedMedia(f"video codec {codec} is not accepted (vp8, vp9, h264, av1)")
@@ -270,8 +281,10 @@ def _remux(path: Path, content_type: str, dest: Path, limits: UploadLimits) -> P
                 if packet.pts is None or packet.size == 0:
                     continue  # flush packets carry nothing to copy
                 if size is None:
+                    _check_video_pixels(video.codec_context.width, video.codec_context.height, limits)
                     for frame in video.codec_context.decode(packet):
                         size = (frame.width, frame.height)  # proves the stream really decodes
+                        _check_video_pixels(frame.width, frame.height, limits)
                         break
                 end = packet.pts + (packet.duration or 0)
                 first = packet.pts if first is None else min(first, packet.pts)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -10,6 +12,7 @@ from typing import Any, Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.records import audit
+from telehealth.records.audit import Actor as Actor  # handlers take an Actor; views get it from here
 from telehealth.records.models import AuditEvent
 
 
@@ -44,6 +47,7 @@ class UnitOfWork:
     actor: audit.Actor
     _db: AsyncSession | None = None
     _events: list[AuditEvent] = field(default_factory=list)
+    _discarded: bool = False
 
     @property
     def db(self) -> AsyncSession:
@@ -61,11 +65,12 @@ class UnitOfWork:
         patient_id: uuid.UUID | None = None,
         detail: dict[str, Any] | None = None,
         outcome: str = "ok",
+        actor: audit.Actor | None = None,
     ) -> None:
-        """Record the audit event that commits with this unit of work."""
+        """Record the audit event that commits with this unit of work (by ``actor`` if it became known)."""
         event = audit.record(
             self.db,
-            self.actor,
+            actor or self.actor,
             action,
             outcome=outcome,
             object_type=object_type,
@@ -74,6 +79,10 @@ class UnitOfWork:
             detail=detail,
         )
         self._events.append(event)
+
+    def discard(self) -> None:
+        """Nothing happened after all (a refused or repeated request): roll back instead of committing."""
+        self._discarded = True
 
     @property
     def audited(self) -> bool:
@@ -90,7 +99,7 @@ class UnitOfWork:
     ) -> None:
         db, self._db = self.db, None
         try:
-            if exc_type is not None:
+            if exc_type is not None or self._discarded:
                 await db.rollback()
                 return
             if not self._events:
@@ -116,3 +125,22 @@ async def record_refusal(
             detail=event.detail,
             outcome=event.outcome,
         )
+
+
+@asynccontextmanager
+async def reading(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for reads that show no patient data (a join link's clinician and time); never commits."""
+    # Closing without a commit rolls the transaction back and detaches (not expires) what was read.
+    async with sessionmaker() as db:
+        yield db
+
+
+@asynccontextmanager
+async def bookkeeping(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A transaction for upkeep that is nobody's action (a session's last-seen time or expiry).
+
+    Kept apart from :class:`UnitOfWork` on purpose: auditing every request's session touch would
+    bury the actions in the log. Only the accounts handler's session resolution uses it.
+    """
+    async with sessionmaker() as db, db.begin():
+        yield db

@@ -5,22 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Final
 from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from telehealth.keys import SESSIONMAKER, SETTINGS
-from telehealth.records import audit
-from telehealth.records.accounts import Principal, SessionPolicy, resolve_session
+from telehealth.handlers.common import ANONYMOUS as ANONYMOUS
+from telehealth.handlers.uow import Actor
+from telehealth.keys import HANDLERS, SETTINGS
+from telehealth.records.accounts import Principal
 from telehealth.records.errors import AccessDenied, NotAuthenticated
 from telehealth.records.tokens import same
+from telehealth.websecurity import SESSION_COOKIE
+from telehealth.websecurity import same_origin as _same_origin
 
 log = logging.getLogger(__name__)
 
-ANONYMOUS: Final = "anonymous"
 PATIENT: Final = "patient"
 REVIEWER: Final = "reviewer"
 CLINICIAN: Final = "clinician"
@@ -29,7 +30,6 @@ ALL_ROLES: Final = (ANONYMOUS, PATIENT, REVIEWER, CLINICIAN, ADMIN)
 STAFF: Final = (REVIEWER, CLINICIAN, ADMIN)
 CARE_TEAM: Final = (CLINICIAN, ADMIN)
 
-SESSION_COOKIE: Final = "th_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 PRINCIPAL_KEY: Final = web.RequestKey("principal", Principal)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -82,13 +82,13 @@ def maybe_principal(request: web.Request) -> Principal | None:
     return p if isinstance(p, Principal) else None
 
 
-def actor(request: web.Request) -> audit.Actor:
+def actor(request: web.Request) -> Actor:
     """The audit actor for this request."""
     p = maybe_principal(request)
     addr = request.remote
     if p is None:
-        return audit.Actor(None, ANONYMOUS, addr)
-    return audit.Actor(p.actor_id, p.role, addr)
+        return Actor(None, ANONYMOUS, addr)
+    return Actor(p.actor_id, p.role, addr)
 
 
 def _credential(request: web.Request) -> tuple[str | None, bool]:
@@ -100,28 +100,14 @@ def _credential(request: web.Request) -> tuple[str | None, bool]:
 
 
 def same_origin(request: web.Request) -> bool:
-    """Origin absent (non-browser client) or equal to this host or a trusted origin."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    allowed = {f"{request.scheme}://{request.host}", *request.app[SETTINGS].trusted_origins}
-    # Behind a TLS-terminating proxy the scheme we see may be http while the browser's is https.
-    allowed.add(f"https://{request.host}")
-    return origin in allowed
+    """HTTP writes: this site's Origin, or none at all (cookie writes also need the CSRF token)."""
+    return _same_origin(request, request.app[SETTINGS].trusted_origins, missing_ok=True)
 
 
-async def _refuse(request: web.Request, p: Principal | None, reason: str) -> None:
-    """Record a refused access in its own transaction (the request's work never commits)."""
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        audit.record(
-            db,
-            actor(request) if p else audit.Actor(None, ANONYMOUS, request.remote),
-            "access_denied",
-            outcome="denied",
-            object_type="route",
-            object_id=f"{request.method} {request.path}"[:64],
-            detail={"reason": reason},
-        )
+async def _refuse(request: web.Request, reason: str) -> None:
+    """Audit a refused request (in its own transaction: the request's work never commits)."""
+    await request.app[HANDLERS].sessions.refuse(actor(request), f"{request.method} {request.path}", reason)
+    p = maybe_principal(request)
     log.warning("refused %s %s for %s: %s", request.method, request.path, p.role if p else ANONYMOUS, reason)
 
 
@@ -139,13 +125,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     token, from_cookie = _credential(request)
     p: Principal | None = None
     if token:
-        settings = request.app[SETTINGS]
-        policy = SessionPolicy(
-            idle=timedelta(seconds=settings.session_idle_seconds),
-            absolute=timedelta(seconds=settings.session_absolute_seconds),
-        )
-        async with request.app[SESSIONMAKER]() as db, db.begin():
-            p = await resolve_session(db, token, policy)
+        p = await request.app[HANDLERS].sessions.resolve(token)
     if p is not None:
         request[PRINCIPAL_KEY] = p
     role = p.role if p else ANONYMOUS
@@ -154,15 +134,15 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             if rule.page:
                 raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
             raise NotAuthenticated("sign in required")
-        await _refuse(request, p, "role")
+        await _refuse(request, "role")
         raise AccessDenied("not allowed for your role")
     if request.method not in _SAFE_METHODS:
         if not same_origin(request):
-            await _refuse(request, p, "origin")
+            await _refuse(request, "origin")
             raise AccessDenied("cross-origin request refused")
         if p is not None and from_cookie and rule.csrf:
             sent = request.headers.get(CSRF_HEADER, "")
             if not sent or not same(sent, p.csrf_token):
-                await _refuse(request, p, "csrf")
+                await _refuse(request, "csrf")
                 raise AccessDenied("missing or wrong CSRF token")
     return await handler(request)

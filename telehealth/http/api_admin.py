@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
 
 from telehealth.http.access import ADMIN, actor, allow
 from telehealth.http.jsonio import ok, parse_body, parse_query
 from telehealth.http.openapi import doc
 from telehealth.http.schemas import AuditList, AuditOut, AuditQuery, UserIn, UserList, UserOut
-from telehealth.keys import SESSIONMAKER
-from telehealth.records import audit
-from telehealth.records.accounts import create_user
-from telehealth.records.models import AuditEvent, User
+from telehealth.keys import HANDLERS
 
 routes = web.RouteTableDef()
 
@@ -22,9 +18,7 @@ routes = web.RouteTableDef()
 @allow(ADMIN)
 async def list_users(request: web.Request) -> web.Response:
     """All staff accounts."""
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        users = (await db.scalars(select(User).order_by(User.username))).all()
-        audit.record(db, actor(request), "list_users")
+    users = await request.app[HANDLERS].accounts.list_users(actor(request))
     return ok(UserList(items=[UserOut.of(u) for u in users]))
 
 
@@ -34,9 +28,9 @@ async def list_users(request: web.Request) -> web.Response:
 async def add_user(request: web.Request) -> web.Response:
     """Create a staff account (409 on a duplicate username)."""
     body = await parse_body(request, UserIn)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        user = await create_user(db, body.username, body.display_name, body.role, body.password)
-        audit.record(db, actor(request), "create_user", object_type="user", object_id=user.id)
+    user = await request.app[HANDLERS].accounts.create_user(
+        actor(request), username=body.username, display_name=body.display_name, role=body.role, password=body.password
+    )
     return ok(UserOut.of(user), status=201)
 
 
@@ -50,12 +44,7 @@ async def add_user(request: web.Request) -> web.Response:
 async def read_audit(request: web.Request) -> web.Response:
     """Audit events (reading them is itself audited)."""
     q = parse_query(request, AuditQuery)
-    stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(q.limit)
-    if q.patient_id is not None:
-        stmt = stmt.where(AuditEvent.patient_id == q.patient_id)
-    if q.actor_id is not None:
-        stmt = stmt.where(AuditEvent.actor_id == q.actor_id)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        rows = (await db.scalars(stmt)).all()
-        audit.record(db, actor(request), "read_audit", patient_id=q.patient_id)
+    rows = await request.app[HANDLERS].accounts.audit_log(
+        actor(request), limit=q.limit, patient_id=q.patient_id, actor_id=q.actor_id
+    )
     return ok(AuditList(items=[AuditOut.model_validate(r, from_attributes=True) for r in rows]))

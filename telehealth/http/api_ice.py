@@ -8,9 +8,8 @@ from pydantic import BaseModel
 from telehealth.http.access import PATIENT, STAFF, allow, principal
 from telehealth.http.jsonio import ok
 from telehealth.http.openapi import doc
+from telehealth.keys import HANDLERS
 from telehealth.signaling.messages import IceServer
-from telehealth.signaling.routes import SETTINGS_KEY
-from telehealth.signaling.turn import ice_servers
 
 routes = web.RouteTableDef()
 
@@ -27,5 +26,4 @@ class IceServersOut(BaseModel):
 @allow(PATIENT, *STAFF)
 async def get_ice_servers(request: web.Request) -> web.Response:
     """The ICE servers for this caller, with TURN REST API credentials bound to its identity."""
-    p = principal(request)
-    return ok(IceServersOut(ice_servers=ice_servers(request.app[SETTINGS_KEY], p.actor_id)))
+    return ok(IceServersOut(ice_servers=request.app[HANDLERS].ice.servers(principal(request).actor_id)))

@@ -14,15 +14,21 @@ from telehealth.http.schemas import (
     PatientSessionOut,
     PatientVisitOut,
 )
-from telehealth.keys import SESSIONMAKER, THROTTLE
-from telehealth.records import audit, visits
-from telehealth.records.accounts import start_session
+from telehealth.keys import HANDLERS
 from telehealth.records.consent import CONSENT_TEXT, CONSENT_VERSION
-from telehealth.records.errors import InvalidInput, NotAuthenticated, RecordNotFound, Throttled
-from telehealth.records.tokens import token_hash
-from telehealth.records.types import utcnow
+from telehealth.records.models import Visit
 
 routes = web.RouteTableDef()
+
+
+def _patient_visit(visit: Visit) -> PatientVisitOut:
+    return PatientVisitOut(
+        visit_id=visit.id,
+        clinician_name=visit.clinician.display_name,
+        scheduled_at=visit.scheduled_at,
+        state=visit.state,
+        consent_capture=visit.consent_capture,
+    )
 
 
 @routes.get("/api/join/{token}")
@@ -33,8 +39,7 @@ routes = web.RouteTableDef()
 @allow(*ALL_ROLES)
 async def join_info(request: web.Request) -> web.Response:
     """Describe the visit behind a join link (404 unknown, 410 expired or revoked)."""
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.visit_for_join_token(db, request.match_info["token"])
+    visit = await request.app[HANDLERS].join.visit_for_link(request.match_info["token"])
     return ok(
         JoinInfoOut(
             clinician_name=visit.clinician.display_name,
@@ -57,46 +62,11 @@ async def join_info(request: web.Request) -> web.Response:
 @allow(*ALL_ROLES, csrf=False)
 async def join_session(request: web.Request) -> web.Response:
     """Trade a join link (and date of birth) for a visit-bound bearer session."""
-    token = request.match_info["token"]
     body = await parse_body(request, JoinSessionIn)
-    throttle = request.app[THROTTLE]
-    key = f"join:{token_hash(token)}"
-    if wait := throttle.retry_after(key):
-        raise Throttled("too many attempts; try again later", retry_after=wait)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        try:
-            visit = await visits.visit_for_join_token(db, token)
-        except RecordNotFound:
-            throttle.failure(f"join-ip:{request.remote}")
-            raise
-        if not visits.dob_matches(visit, body.birth_date):
-            throttle.failure(key)
-            audit.record(
-                db,
-                actor(request),
-                "patient_join",
-                outcome="failed",
-                object_type="visit",
-                object_id=visit.id,
-                patient_id=visit.patient_id,
-                detail={"reason": "dob"},
-            )
-            await db.commit()
-            raise NotAuthenticated("the date of birth does not match our records")
-        throttle.success(key)
-        session_token, row = await start_session(db, visit=visit, client_addr=request.remote)
-        audit.record(
-            db,
-            actor(request),
-            "patient_join",
-            object_type="visit",
-            object_id=visit.id,
-            patient_id=visit.patient_id,
-        )
-    return ok(
-        PatientSessionOut(token=session_token, visit_id=visit.id, csrf_token=row.csrf_token),
-        status=201,
+    token, csrf_token, visit_id = await request.app[HANDLERS].join.start_session(
+        actor(request), request.match_info["token"], body.birth_date
     )
+    return ok(PatientSessionOut(token=token, visit_id=visit_id, csrf_token=csrf_token), status=201)
 
 
 @routes.get("/api/patient/visit")
@@ -106,17 +76,7 @@ async def patient_visit(request: web.Request) -> web.Response:
     """The visit bound to the patient's session."""
     p = principal(request)
     assert p.visit_id is not None
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.get_visit(db, p.visit_id, with_people=True)
-    return ok(
-        PatientVisitOut(
-            visit_id=visit.id,
-            clinician_name=visit.clinician.display_name,
-            scheduled_at=visit.scheduled_at,
-            state=visit.state,
-            consent_capture=visit.consent_capture,
-        )
-    )
+    return ok(_patient_visit(await request.app[HANDLERS].join.patient_visit(p.visit_id)))
 
 
 @routes.post("/api/patient/consent")
@@ -129,34 +89,13 @@ async def patient_visit(request: web.Request) -> web.Response:
 async def consent(request: web.Request) -> web.Response:
     """Store consent (or its refusal) with who, when and which text version."""
     body = await parse_body(request, ConsentIn)
-    if body.consent_version != CONSENT_VERSION:
-        raise InvalidInput(
-            "the consent text has changed; please reload and read it again",
-            details=[{"field": "consent_version", "message": f"current is {CONSENT_VERSION}"}],
-        )
     p = principal(request)
     assert p.visit_id is not None
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.get_visit(db, p.visit_id, with_people=True)
-        visit.consent_capture = body.capture
-        visit.consent_at = utcnow()
-        visit.consent_by = body.signed_name
-        visit.consent_text_version = body.consent_version
-        audit.record(
-            db,
-            actor(request),
-            "consent",
-            object_type="visit",
-            object_id=visit.id,
-            patient_id=visit.patient_id,
-            detail={"capture": body.capture, "version": body.consent_version},
-        )
-    return ok(
-        PatientVisitOut(
-            visit_id=visit.id,
-            clinician_name=visit.clinician.display_name,
-            scheduled_at=visit.scheduled_at,
-            state=visit.state,
-            consent_capture=visit.consent_capture,
-        )
+    visit = await request.app[HANDLERS].join.consent(
+        actor(request),
+        p.visit_id,
+        capture=body.capture,
+        signed_name=body.signed_name,
+        consent_version=body.consent_version,
     )
+    return ok(_patient_visit(visit))

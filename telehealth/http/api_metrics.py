@@ -8,7 +8,6 @@ right even after a restart and cost nothing between scrapes.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import ipaddress
 import logging
@@ -16,14 +15,11 @@ import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy import func, select
-from sqlalchemy.pool import QueuePool
 
 from telehealth import metrics
 from telehealth.http.access import ALL_ROLES, allow
 from telehealth.http.forwarded import Network
-from telehealth.keys import ENGINE, SESSIONMAKER, SETTINGS
-from telehealth.records.models import MediaFile, Visit, VisitState
+from telehealth.keys import HANDLERS, SETTINGS
 from telehealth.signaling.routes import BROKER_KEY, CONNECTIONS_KEY, HUB_KEY
 
 log = logging.getLogger(__name__)
@@ -70,26 +66,12 @@ def _allowed(request: web.Request) -> bool:
     return any(addr in net for net in networks)
 
 
-async def _read_database(app: web.Application) -> None:
-    async with app[SESSIONMAKER]() as db:
-        counts = dict((await db.execute(select(Visit.state, func.count()).group_by(Visit.state))).tuples().all())
-        files, size = (await db.execute(select(func.count(), func.coalesce(func.sum(MediaFile.size), 0)))).one()
-    for state in VisitState:
-        metrics.VISITS.labels(state.value).set(counts.get(state, 0))
-    metrics.MEDIA_FILES.set(files)
-    metrics.MEDIA_BYTES.set(size)
-
-
 def _read_process(app: web.Application) -> None:
     metrics.WEBSOCKETS.set(len(app[CONNECTIONS_KEY]))
     metrics.PARTICIPANTS.set(sum(len(room.slots) for room in app[HUB_KEY].rooms().values()))
     connected = getattr(app[BROKER_KEY], "connected", None)  # only the Redis broker has a connection
     if isinstance(connected, bool):
         metrics.REDIS_UP.set(1 if connected else 0)
-    pool = app[ENGINE].sync_engine.pool
-    if isinstance(pool, QueuePool):
-        metrics.DB_POOL.labels("in_use").set(pool.checkedout())
-        metrics.DB_POOL.labels("idle").set(pool.checkedin())
 
 
 @routes.get("/metrics")
@@ -99,8 +81,7 @@ async def scrape(request: web.Request) -> web.Response:
     if not _allowed(request):
         raise web.HTTPForbidden(reason="metrics are not available to this address")
     try:
-        async with asyncio.timeout(5):
-            await _read_database(request.app)
+        await request.app[HANDLERS].monitoring.refresh()
     except Exception:  # a scrape still reports the rest while the database is down
         log.exception("metrics: database gauges unavailable")
     _read_process(request.app)

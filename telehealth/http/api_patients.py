@@ -10,8 +10,7 @@ from telehealth.http.access import CARE_TEAM, STAFF, actor, allow, principal
 from telehealth.http.jsonio import ok, parse_body, parse_query
 from telehealth.http.openapi import doc
 from telehealth.http.schemas import PatientIn, PatientList, PatientOut, PatientPatch, PatientQuery
-from telehealth.keys import SESSIONMAKER
-from telehealth.records import audit, patients
+from telehealth.keys import HANDLERS
 from telehealth.records.errors import RecordNotFound
 
 routes = web.RouteTableDef()
@@ -31,9 +30,7 @@ def path_uuid(request: web.Request, name: str) -> uuid.UUID:
 async def search(request: web.Request) -> web.Response:
     """Search the registry."""
     q = parse_query(request, PatientQuery)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        found = await patients.search_patients(db, q.q, limit=q.limit)
-        audit.record(db, actor(request), "search_patients", detail={"results": len(found)})
+    found = await request.app[HANDLERS].patients.search(actor(request), q.q, limit=q.limit)
     return ok(PatientList(items=[PatientOut.of(p) for p in found]))
 
 
@@ -43,16 +40,9 @@ async def search(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     """Register a patient (409 on a duplicate MRN)."""
     body = await parse_body(request, PatientIn)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        patient = await patients.create_patient(db, **body.model_dump(), created_by=principal(request).user_id)
-        audit.record(
-            db,
-            actor(request),
-            "create_patient",
-            object_type="patient",
-            object_id=patient.id,
-            patient_id=patient.id,
-        )
+    patient = await request.app[HANDLERS].patients.create(
+        actor(request), created_by=principal(request).user_id, **body.model_dump()
+    )
     return ok(PatientOut.of(patient), status=201)
 
 
@@ -61,10 +51,7 @@ async def create(request: web.Request) -> web.Response:
 @allow(*STAFF)
 async def get(request: web.Request) -> web.Response:
     """Read one patient (audited)."""
-    pid = path_uuid(request, "patient_id")
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        patient = await patients.get_patient(db, pid)
-        audit.record(db, actor(request), "view_patient", object_type="patient", object_id=pid, patient_id=pid)
+    patient = await request.app[HANDLERS].patients.get(actor(request), path_uuid(request, "patient_id"))
     return ok(PatientOut.of(patient))
 
 
@@ -76,15 +63,5 @@ async def update(request: web.Request) -> web.Response:
     pid = path_uuid(request, "patient_id")
     body = await parse_body(request, PatientPatch)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        patient = await patients.update_patient(db, pid, changes)
-        audit.record(
-            db,
-            actor(request),
-            "update_patient",
-            object_type="patient",
-            object_id=pid,
-            patient_id=pid,
-            detail={"fields": sorted(changes)},
-        )
+    patient = await request.app[HANDLERS].patients.update(actor(request), pid, changes)
     return ok(PatientOut.of(patient))

@@ -9,10 +9,8 @@ from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body
 from telehealth.http.openapi import doc
 from telehealth.http.schemas_review import NoteIn, NoteList
-from telehealth.keys import SESSIONMAKER
+from telehealth.keys import HANDLERS, SESSIONMAKER
 from telehealth.records import audit, review
-from telehealth.records.errors import RecordNotFound
-from telehealth.records.models import User
 
 routes = web.RouteTableDef()
 
@@ -47,13 +45,7 @@ async def montage(request: web.Request) -> web.Response:
 async def list_notes(request: web.Request) -> web.Response:
     """Notes of one capture of this visit (audited)."""
     vid, cid = path_uuid(request, "visit_id"), path_uuid(request, "capture_id")
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        _, visit = await review.capture_in_visit(db, vid, cid)
-        items = await review.notes(db, cid)
-        audit.record(
-            db, actor(request), "view_notes", object_type="capture", object_id=cid, patient_id=visit.patient_id
-        )
-    return ok(NoteList(items=items))
+    return ok(NoteList(items=await request.app[HANDLERS].notes.list(actor(request), vid, cid)))
 
 
 @routes.post("/api/visits/{visit_id}/captures/{capture_id}/notes")
@@ -63,11 +55,7 @@ async def add_note(request: web.Request) -> web.Response:
     """Append a note (any staff member reviewing the visit may annotate it)."""
     vid, cid = path_uuid(request, "visit_id"), path_uuid(request, "capture_id")
     body = await parse_body(request, NoteIn)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        capture, visit = await review.capture_in_visit(db, vid, cid)
-        author = await db.get(User, principal(request).user_id)
-        if author is None:
-            raise RecordNotFound("user not found")
-        note = await review.add_note(db, capture, body.text, author)
-        audit.record(db, actor(request), "add_note", object_type="capture", object_id=cid, patient_id=visit.patient_id)
+    note = await request.app[HANDLERS].notes.add(
+        actor(request), vid, cid, body.text, author_id=principal(request).user_id
+    )
     return ok(note, status=201)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, time, timedelta
-
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from telehealth.handlers.visits import VisitChanges
 from telehealth.http.access import CARE_TEAM, STAFF, actor, allow, principal
 from telehealth.http.api_patients import path_uuid
 from telehealth.http.jsonio import ok, parse_body, parse_query
@@ -21,10 +18,7 @@ from telehealth.http.schemas import (
     VisitPatch,
     VisitQuery,
 )
-from telehealth.keys import SESSIONMAKER, SETTINGS
-from telehealth.records import audit, visits
-from telehealth.records.errors import InvalidInput, InvalidStateError
-from telehealth.records.models import Role, User, VisitState
+from telehealth.keys import HANDLERS, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -45,40 +39,14 @@ def public_base(request: web.Request) -> str:
 async def list_(request: web.Request) -> web.Response:
     """Visits for the dashboard or a patient's history."""
     q = parse_query(request, VisitQuery)
-    offset = timedelta(minutes=q.tz_offset_minutes)
-    if q.patient_id is not None and q.day is None:
-        start, end = datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
-    else:
-        day = q.day or (datetime.now(UTC) - offset).date()
-        start = datetime.combine(day, time(0), tzinfo=UTC) + offset
-        end = start + timedelta(days=1)
-    p = principal(request)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        found = await visits.list_visits(
-            db,
-            start=start,
-            end=end,
-            clinician_id=p.user_id if q.mine else None,
-            patient_id=q.patient_id,
-        )
-        audit.record(
-            db,
-            actor(request),
-            "list_visits",
-            patient_id=q.patient_id,
-            detail={"results": len(found)},
-        )
+    found = await request.app[HANDLERS].visits.list(
+        actor(request),
+        day=q.day,
+        tz_offset_minutes=q.tz_offset_minutes,
+        clinician_id=principal(request).user_id if q.mine else None,
+        patient_id=q.patient_id,
+    )
     return ok(VisitList(items=[VisitOut.of(v) for v in found]))
-
-
-async def _check_clinician(db: AsyncSession, clinician_id: uuid.UUID) -> None:
-    """A visit's clinician must be an active clinician or admin."""
-    user = await db.get(User, clinician_id)
-    if user is None or user.disabled or user.role not in (Role.CLINICIAN, Role.ADMIN):
-        raise InvalidInput(
-            "clinician_id is not an active clinician",
-            details=[{"field": "clinician_id", "message": "unknown clinician"}],
-        )
 
 
 @routes.post("/api/visits")
@@ -87,28 +55,16 @@ async def _check_clinician(db: AsyncSession, clinician_id: uuid.UUID) -> None:
 async def create(request: web.Request) -> web.Response:
     """Schedule a visit for a patient (the caller is the clinician unless one is named)."""
     body = await parse_body(request, VisitIn)
-    p = principal(request)
-    clinician_id = body.clinician_id or p.user_id
+    clinician_id = body.clinician_id or principal(request).user_id
     assert clinician_id is not None  # staff principals always have a user id
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        await _check_clinician(db, clinician_id)
-        visit = await visits.schedule_visit(
-            db,
-            patient_id=body.patient_id,
-            clinician_id=clinician_id,
-            scheduled_at=body.scheduled_at,
-            reason=body.reason,
-            requires_dob=body.requires_dob,
-        )
-        audit.record(
-            db,
-            actor(request),
-            "create_visit",
-            object_type="visit",
-            object_id=visit.id,
-            patient_id=visit.patient_id,
-        )
-        visit = await visits.get_visit(db, visit.id, with_people=True)
+    visit = await request.app[HANDLERS].visits.schedule(
+        actor(request),
+        patient_id=body.patient_id,
+        clinician_id=clinician_id,
+        scheduled_at=body.scheduled_at,
+        reason=body.reason,
+        requires_dob=body.requires_dob,
+    )
     return ok(VisitOut.of(visit), status=201)
 
 
@@ -117,17 +73,7 @@ async def create(request: web.Request) -> web.Response:
 @allow(*STAFF)
 async def get(request: web.Request) -> web.Response:
     """One visit (audited)."""
-    vid = path_uuid(request, "visit_id")
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.get_visit(db, vid, with_people=True)
-        audit.record(
-            db,
-            actor(request),
-            "view_visit",
-            object_type="visit",
-            object_id=vid,
-            patient_id=visit.patient_id,
-        )
+    visit = await request.app[HANDLERS].visits.get(actor(request), path_uuid(request, "visit_id"))
     return ok(VisitOut.of(visit))
 
 
@@ -138,31 +84,13 @@ async def update(request: web.Request) -> web.Response:
     """Change a visit that has not ended."""
     vid = path_uuid(request, "visit_id")
     body = await parse_body(request, VisitPatch)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.get_visit(db, vid, with_people=True)
-        if visit.state in (VisitState.ENDED, VisitState.CANCELLED):
-            raise InvalidStateError("the visit is over and cannot be changed")
-        if body.clinician_id is not None:
-            await _check_clinician(db, body.clinician_id)
-            visit.clinician_id = body.clinician_id
-        if body.scheduled_at is not None:
-            visit.scheduled_at = body.scheduled_at
-        if body.reason is not None:
-            visit.reason = body.reason
-        if body.requires_dob is not None:
-            visit.join_requires_dob = body.requires_dob
-        audit.record(
-            db,
-            actor(request),
-            "update_visit",
-            object_type="visit",
-            object_id=vid,
-            patient_id=visit.patient_id,
-            detail={"fields": sorted(body.model_fields_set)},
-        )
-        await db.flush()
-        db.expunge(visit)
-        visit = await visits.get_visit(db, vid, with_people=True)
+    changes = VisitChanges(
+        clinician_id=body.clinician_id,
+        scheduled_at=body.scheduled_at,
+        reason=body.reason,
+        requires_dob=body.requires_dob,
+    )
+    visit = await request.app[HANDLERS].visits.update(actor(request), vid, changes, fields=list(body.model_fields_set))
     return ok(VisitOut.of(visit))
 
 
@@ -173,18 +101,7 @@ async def cancel(request: web.Request) -> web.Response:
     """Cancel through the state machine."""
     vid = path_uuid(request, "visit_id")
     body = await parse_body(request, CancelIn)
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.get_visit(db, vid, with_people=True)
-        visits.transition(visit, VisitState.CANCELLED)
-        visit.cancel_reason = body.reason or None
-        audit.record(
-            db,
-            actor(request),
-            "cancel_visit",
-            object_type="visit",
-            object_id=vid,
-            patient_id=visit.patient_id,
-        )
+    visit = await request.app[HANDLERS].visits.cancel(actor(request), vid, body.reason)
     return ok(VisitOut.of(visit))
 
 
@@ -197,28 +114,9 @@ async def cancel(request: web.Request) -> web.Response:
 @allow(*CARE_TEAM)
 async def issue_link(request: web.Request) -> web.Response:
     """Issue a join link; the token is shown once and only its hash is stored."""
-    vid = path_uuid(request, "visit_id")
-    settings = request.app[SETTINGS]
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.get_visit(db, vid)
-        token = visits.issue_join_link(visit, valid_hours=settings.join_link_hours)
-        audit.record(
-            db,
-            actor(request),
-            "issue_join_link",
-            object_type="visit",
-            object_id=vid,
-            patient_id=visit.patient_id,
-        )
-    assert visit.join_expires_at is not None
-    return ok(
-        JoinLinkOut(
-            url=f"{public_base(request)}/join/{token}",
-            token=token,
-            expires_at=visit.join_expires_at,
-        ),
-        status=201,
-    )
+    link = await request.app[HANDLERS].visits.issue_link(actor(request), path_uuid(request, "visit_id"))
+    url = f"{public_base(request)}/join/{link.token}"
+    return ok(JoinLinkOut(url=url, token=link.token, expires_at=link.expires_at), status=201)
 
 
 @routes.delete("/api/visits/{visit_id}/join-link")
@@ -226,16 +124,5 @@ async def issue_link(request: web.Request) -> web.Response:
 @allow(*CARE_TEAM)
 async def revoke_link(request: web.Request) -> web.Response:
     """Revoke the join link at once."""
-    vid = path_uuid(request, "visit_id")
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        visit = await visits.get_visit(db, vid, with_people=True)
-        visits.revoke_join_link(visit)
-        audit.record(
-            db,
-            actor(request),
-            "revoke_join_link",
-            object_type="visit",
-            object_id=vid,
-            patient_id=visit.patient_id,
-        )
+    visit = await request.app[HANDLERS].visits.revoke_link(actor(request), path_uuid(request, "visit_id"))
     return ok(VisitOut.of(visit))

@@ -39,6 +39,8 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJson("request body is not valid JSON") from exc
+    except RecursionError:  # a small body can nest deeper than the parser's recursion limit
+        raise MalformedJson("request body is nested too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

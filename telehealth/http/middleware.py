@@ -80,10 +80,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_page(500, "Something went wrong", f"Incident {incident}")
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """CSP, framing, referrer, and no-store on everything that may carry patient data."""
-    resp = await handler(request)
+async def security_headers(request: web.Request, resp: web.StreamResponse) -> None:
+    """CSP, framing, referrer, and no-store on everything that may carry patient data.
+
+    An ``on_response_prepare`` hook rather than a middleware: it also reaches streamed responses
+    (the ZIP export prepares its headers inside the view) and redirects raised as exceptions.
+    """
     h = resp.headers
     h.setdefault("Content-Security-Policy", CSP)
     h.setdefault("X-Content-Type-Options", "nosniff")
@@ -97,4 +99,3 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         h["Cache-Control"] = "no-store"
     else:
         h.setdefault("Cache-Control", "no-cache")
-    return resp

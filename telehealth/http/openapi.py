@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from telehealth.http.access import access_of
 from telehealth.http.schemas import ErrorOut
+from telehealth.websecurity import SESSION_COOKIE
 
 F = TypeVar("F")
 
@@ -108,7 +109,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "th_session"},
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
                 "patient": {"type": "http", "scheme": "bearer"},
             },
         },

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from sqlalchemy import text
 
 from telehealth.http.access import ALL_ROLES, CARE_TEAM, STAFF, allow, maybe_principal
 from telehealth.http.openapi import build_openapi, doc
 from telehealth.http.schemas import Health
-from telehealth.keys import ENGINE, SESSIONMAKER, SETTINGS
-from telehealth.records import visits
+from telehealth.keys import HANDLERS, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -48,8 +46,7 @@ async def visit_page(request: web.Request) -> web.Response:
 @allow(*ALL_ROLES)
 async def join_page(request: web.Request) -> web.Response:
     """The patient's entry point; unknown or expired links get a clear 404/410 page."""
-    async with request.app[SESSIONMAKER]() as db, db.begin():
-        await visits.visit_for_join_token(db, request.match_info["token"])
+    await request.app[HANDLERS].join.visit_for_link(request.match_info["token"])
     return await page(request, "join")
 
 
@@ -64,11 +61,7 @@ async def healthz(request: web.Request) -> web.Response:
 @allow(*ALL_ROLES)
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: the database answers."""
-    try:
-        async with asyncio.timeout(3), request.app[ENGINE].connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:  # any failure means "not ready"; the reason goes to the log
-        request.app.logger.exception("readiness check failed")
+    if not await request.app[HANDLERS].health.ready():
         return web.json_response(Health(status="unavailable").model_dump(), status=503)
     return web.json_response(Health(status="ok").model_dump())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth.records.errors import Conflict, InvalidInput, NotAuthenticated, Throttled
+from telehealth.records.errors import Conflict, InvalidInput, NotAuthenticated, RecordNotFound, Throttled
 from telehealth.records.models import AuthSession, Role, User, Visit
 from telehealth.records.tokens import new_token, token_hash
 from telehealth.records.types import utcnow
@@ -57,6 +58,25 @@ async def create_user(db: AsyncSession, username: str, display_name: str, role: 
     except IntegrityError as exc:
         await db.rollback()
         raise Conflict(f"username {username!r} exists") from exc
+    return user
+
+
+async def list_users(db: AsyncSession) -> Sequence[User]:
+    """All staff accounts by username."""
+    return (await db.scalars(select(User).order_by(User.username))).all()
+
+
+async def display_names(db: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of these users (unknown ids are left out)."""
+    rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(set(user_ids))))
+    return {uid: name for uid, name in rows.all()}
+
+
+async def get_user(db: AsyncSession, user_id: uuid.UUID | None) -> User:
+    """The user, or RecordNotFound."""
+    user = await db.get(User, user_id) if user_id is not None else None
+    if user is None:
+        raise RecordNotFound("user not found")
     return user
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.records.models import AuditEvent
@@ -45,3 +47,15 @@ def record(
     )
     session.add(event)
     return event
+
+
+async def recent(
+    session: AsyncSession, *, limit: int, patient_id: uuid.UUID | None = None, actor_id: str | None = None
+) -> Sequence[AuditEvent]:
+    """Audit events, newest first, optionally about one patient or by one actor."""
+    stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    if patient_id is not None:
+        stmt = stmt.where(AuditEvent.patient_id == patient_id)
+    if actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == actor_id)
+    return (await session.scalars(stmt)).all()

@@ -2,13 +2,13 @@
 
 from telehealth.signaling import capturemessages as capturemessages  # registers the capture types
 from telehealth.signaling.broker import Broker, BrokerUnavailable, InProcessBroker
-from telehealth.signaling.gateway import InvalidStateError, VisitGateway, VisitStateName
+from telehealth.signaling.config import SignalingSettings
+from telehealth.signaling.gateway import SignalingStateError, VisitGateway, VisitStateName
 from telehealth.signaling.gctune import tune_gc_for_latency
 from telehealth.signaling.identity import Identity, Role
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.redisbroker import RedisBroker
 from telehealth.signaling.routes import HUB_KEY, make_broker, setup_signaling
-from telehealth.signaling.settings import SignalingSettings
 from telehealth.signaling.turn import ice_servers, turn_credentials
 
 __all__ = [
@@ -18,10 +18,10 @@ __all__ = [
     "CloseCode",
     "Identity",
     "InProcessBroker",
-    "InvalidStateError",
     "RedisBroker",
     "Role",
     "SignalingSettings",
+    "SignalingStateError",
     "VisitGateway",
     "VisitStateName",
     "ice_servers",

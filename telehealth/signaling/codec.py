@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from telehealth.signaling.messages import (
+    ID_PATTERN,
     PROTOCOL_VERSION,
     REGISTRY,
     Direction,
@@ -27,9 +29,14 @@ class ProtocolError(Exception):
         self.ref = ref
 
 
+_ID = re.compile(ID_PATTERN)
+
+
 def _ref(data: dict[str, Any]) -> str | None:
+    # Echoed in the error frame, whose `ref` is validated like any id: a ref that would not
+    # validate there is dropped here, or building the error frame would raise instead.
     ref = data.get("id")
-    return ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
+    return ref if isinstance(ref, str) and _ID.fullmatch(ref) else None
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -50,7 +57,7 @@ def decode_value(data: Any, allowed: Direction) -> Message:
     if data.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(ErrorCode.UNSUPPORTED_VERSION, f"v must be {PROTOCOL_VERSION}", ref)
     if ref is None:
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "id: 1..64 character string required")
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "id: 1..64 characters of A-Z a-z 0-9 _ . : - required")
     try:
         return cls.model_validate(data)
     except ValidationError as exc:

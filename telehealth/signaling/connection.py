@@ -11,10 +11,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from telehealth.signaling.codec import ProtocolError, decode_client, encode
+from telehealth.signaling.config import SignalingSettings
 from telehealth.signaling.messages import Error, ErrorCode, Message
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.ratelimit import TokenBucket
-from telehealth.signaling.settings import SignalingSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from telehealth.signaling.identity import Identity
 VisitStateName = Literal["waiting", "in_call", "ended"]
 
 
-class InvalidStateError(Exception):
+class SignalingStateError(Exception):
     """The visit cannot move to the requested state (e.g. it has already ended)."""
 
 
@@ -25,7 +25,7 @@ class VisitGateway(Protocol):
         ...
 
     async def set_visit_state(self, visit_id: str, state: VisitStateName) -> None:
-        """Persist the visit state; idempotent for the same state; InvalidStateError if illegal."""
+        """Persist the visit state; idempotent for the same state; SignalingStateError if illegal."""
         ...
 
     async def clinician_for_lobby(self, session_token: str) -> str | None:

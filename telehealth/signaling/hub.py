@@ -11,10 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from telehealth.signaling import tokens
+from telehealth.signaling import resumetoken
 from telehealth.signaling.broker import Broker, BrokerUnavailable, PresenceItem
 from telehealth.signaling.codec import BusFrame, ProtocolError
-from telehealth.signaling.gateway import InvalidStateError, VisitGateway, VisitStateName
+from telehealth.signaling.config import SignalingSettings
+from telehealth.signaling.gateway import SignalingStateError, VisitGateway, VisitStateName
 from telehealth.signaling.identity import Identity
 from telehealth.signaling.lobby import LobbyFeed, lobby_scope
 from telehealth.signaling.messages import (
@@ -36,7 +37,6 @@ from telehealth.signaling.messages import (
 from telehealth.signaling.outbox import CloseCode, Outbox
 from telehealth.signaling.participant import Slot
 from telehealth.signaling.room import Room, offerer
-from telehealth.signaling.settings import SignalingSettings
 from telehealth.signaling.turn import ice_servers
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,12 @@ class Hub:
 
     async def resume(self, token: str, outbox: Outbox, visit_id: str) -> Slot:
         """Restore a dropped participant's slot from its resume token."""
-        claim = tokens.verify(self.settings.resume_secret, token)
+        claim = resumetoken.verify(self.settings.resume_secret, token)
         if claim is None or claim.identity.visit_id != visit_id:
             raise ProtocolError(ErrorCode.RESUME_FAILED, "resume token is not valid")
         return await self._attach(claim.identity, outbox, claim)
 
-    async def _attach(self, identity: Identity, outbox: Outbox, claim: tokens.ResumeClaim | None) -> Slot:
+    async def _attach(self, identity: Identity, outbox: Outbox, claim: resumetoken.ResumeClaim | None) -> Slot:
         visit_id = identity.visit_id
         while True:
             room = self._rooms.get(visit_id) or self._rooms.setdefault(visit_id, Room(visit_id, self.node))
@@ -136,7 +136,7 @@ class Hub:
             return slot
 
     async def _attach_locked(
-        self, room: Room, identity: Identity, outbox: Outbox, claim: tokens.ResumeClaim | None
+        self, room: Room, identity: Identity, outbox: Outbox, claim: resumetoken.ResumeClaim | None
     ) -> Slot:
         if room.subscription is None:
             # Subscribe before announcing (and before reading presence) so nothing is missed.
@@ -164,7 +164,7 @@ class Hub:
     def _welcome(self, room: Room, slot: Slot, *, resumed: bool) -> None:
         assert slot.outbox is not None
         ident = slot.identity
-        token = tokens.issue(self.settings.resume_secret, ident, slot.epoch, RESUME_TOKEN_LIFETIME)
+        token = resumetoken.issue(self.settings.resume_secret, ident, slot.epoch, RESUME_TOKEN_LIFETIME)
         servers = ice_servers(self.settings, ident.user_id or ident.participant_id)
         slot.outbox.send(
             Join(
@@ -387,7 +387,7 @@ class Hub:
             return
         try:
             await self.gateway.set_visit_state(room.visit_id, "ended")
-        except InvalidStateError as exc:
+        except SignalingStateError as exc:
             log.info("[visit=%s] ending: %s", room.visit_id, exc)
         ended = Hangup(peer=slot.pid, reason="ended")
         try:
@@ -429,13 +429,13 @@ class Hub:
     async def _persist(self, visit_id: str, state: VisitStateName, ref: str) -> None:
         try:
             await self.gateway.set_visit_state(visit_id, state)
-        except InvalidStateError as exc:
+        except SignalingStateError as exc:
             raise ProtocolError(ErrorCode.INVALID_STATE, str(exc)[:200], ref) from exc
 
     async def _persist_quietly(self, visit_id: str, state: VisitStateName) -> None:
         try:
             await self.gateway.set_visit_state(visit_id, state)
-        except InvalidStateError as exc:
+        except SignalingStateError as exc:
             log.info("[visit=%s] not marked %s: %s", visit_id, state, exc)
 
     # --- the bus ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from telehealth.signaling.gateway import InvalidStateError
+from telehealth.signaling.gateway import SignalingStateError
 from telehealth.signaling.identity import Identity
 from telehealth.signaling.messages import LobbyEntry, Member, Status
 from telehealth.signaling.outbox import Outbox
@@ -49,7 +49,7 @@ class Slot:
         if new is self.status:
             return
         if new not in _MOVES[self.status]:
-            raise InvalidStateError(f"{self.pid}: cannot go from {self.status} to {new}")
+            raise SignalingStateError(f"{self.pid}: cannot go from {self.status} to {new}")
         log.info("[visit=%s] %s %s -> %s", self.identity.visit_id, self.pid, self.status, new)
         self.status = new
 

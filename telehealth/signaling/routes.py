@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from telehealth.signaling.broker import Broker, InProcessBroker
+from telehealth.signaling.config import SignalingSettings
 from telehealth.signaling.connection import Connection
 from telehealth.signaling.gateway import VisitGateway
 from telehealth.signaling.hub import Hub
@@ -16,7 +17,6 @@ from telehealth.signaling.identity import valid_id
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.redisbroker import RedisBroker
 from telehealth.signaling.sessions import LobbySession, VisitSession
-from telehealth.signaling.settings import SignalingSettings
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -26,8 +25,7 @@ from telehealth.signaling.messages import (
 )
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.participant import Slot
-
-SESSION_COOKIE = "th_session"
+from telehealth.websecurity import SESSION_COOKIE, same_origin
 
 Command = Callable[[Hub, Slot, Any], Awaitable[None]]
 
@@ -45,15 +43,9 @@ COMMANDS: dict[type[Message], Command] = {
 }
 
 
-def same_origin(request: web.Request, allowed: tuple[str, ...]) -> bool:
-    """True if the Origin header names this host (or an allowed origin): blocks CSWSH."""
-    origin = request.headers.get("Origin")
-    if not origin:
-        return False
-    if origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == request.host
+def cookie_origin_ok(request: web.Request, trusted: tuple[str, ...]) -> bool:
+    """Sockets that authenticate with the session cookie need this site's Origin: blocks CSWSH."""
+    return same_origin(request, trusted, missing_ok=False)
 
 
 async def first_message(conn: Connection, deadline: float) -> Auth | Resume | None:
@@ -116,7 +108,7 @@ class VisitSession:
     async def _identity(self, auth: Auth) -> Identity | None:
         gateway = self.hub.gateway
         if auth.session:
-            if not same_origin(self.request, self.hub.settings.allowed_origins):
+            if not cookie_origin_ok(self.request, self.hub.settings.allowed_origins):
                 self.conn.log.warning("clinician socket from foreign origin refused")
                 error = ProtocolError(ErrorCode.FORBIDDEN, "cross-origin socket", auth.id)
                 refuse(self.conn, error, CloseCode.ORIGIN_REJECTED)
@@ -190,7 +182,7 @@ class LobbySession:
             error = ProtocolError(ErrorCode.AUTH_FAILED, "lobby needs a session", first.id)
             refuse(self.conn, error, CloseCode.AUTH_FAILED)
             return None
-        if not same_origin(self.request, self.hub.settings.allowed_origins):
+        if not cookie_origin_ok(self.request, self.hub.settings.allowed_origins):
             error = ProtocolError(ErrorCode.FORBIDDEN, "cross-origin socket", first.id)
             refuse(self.conn, error, CloseCode.ORIGIN_REJECTED)
             return None

@@ -5,6 +5,7 @@ Only on SQLite: the database plays no part in relaying media, so a PostgreSQL ru
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -125,6 +126,17 @@ async def _ice(page: Page) -> dict[str, Any]:
     return result
 
 
+async def _settled_ice(page: Page) -> dict[str, Any]:
+    """The ICE view once the selected pair's checks have succeeded (a consent check may be in flight; 10 s)."""
+    ice = await _ice(page)
+    for _ in range(50):
+        if ice["selected"] is not None and ice["selected"]["state"] == "succeeded":
+            break
+        await asyncio.sleep(0.2)
+        ice = await _ice(page)
+    return ice
+
+
 def _turn_usernames(page_servers: list[dict[str, Any]]) -> list[str]:
     return [s["username"] for s in page_servers if any(u.startswith("turn:") for u in s["urls"])]
 
@@ -144,7 +156,7 @@ async def test_call_connects_through_turn_relay_with_time_limited_credentials(
     await snapshot(call.patient.page, "turn-patient-call")
 
     for side, page in (("clinician", call.doc), ("patient", call.patient.page)):
-        ice = await _ice(page)
+        ice = await _settled_ice(page)
         assert ice["conn"] == "connected", f"{side}: {ice}"
         assert set(ice["localTypes"]) == {"relay"}, f"{side} gathered non-relay candidates: {ice}"
         assert ice["selected"] is not None, f"{side}: no selected candidate pair: {ice}"

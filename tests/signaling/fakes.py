@@ -6,7 +6,7 @@ Patient join token `join:<visit>:<participant>[:<role>]` -> that participant, lo
 
 from __future__ import annotations
 
-from telehealth.signaling import Identity, InvalidStateError, Role, VisitStateName
+from telehealth.signaling import Identity, Role, SignalingStateError, VisitStateName
 
 LOBBY_OWNER = "drwho"
 
@@ -48,7 +48,7 @@ class MemoryGateway:
         """Record the state; leaving `ended` is illegal."""
         history = self.states.setdefault(visit_id, [])
         if history[-1:] == ["ended"] and state != "ended":
-            raise InvalidStateError(f"visit {visit_id} has ended")
+            raise SignalingStateError(f"visit {visit_id} has ended")
         if history[-1:] != [state]:
             history.append(state)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 
 import pytest
 
@@ -13,7 +14,7 @@ from telehealth.signaling import (
     Role,
     SignalingSettings,
     ice_servers,
-    tokens,
+    resumetoken,
     turn_credentials,
 )
 from telehealth.signaling.codec import (
@@ -23,7 +24,7 @@ from telehealth.signaling.codec import (
     decode_frame,
     encode_frame,
 )
-from telehealth.signaling.messages import REGISTRY, Direction, ErrorCode, IceCandidate, Offer
+from telehealth.signaling.messages import REGISTRY, Direction, Error, ErrorCode, IceCandidate, Offer
 
 
 def test_registry_has_every_protocol_type() -> None:
@@ -112,10 +113,21 @@ def test_ice_servers_carry_no_static_password() -> None:
 
 def test_resume_tokens_are_bound_to_secret_and_expiry() -> None:
     ident = Identity("p1", Role.PATIENT, "Pat", "v1", None, "drwho")
-    token = tokens.issue(b"k" * 16, ident, epoch=7, lifetime=60, now=1000)
-    claim = tokens.verify(b"k" * 16, token, now=1059)
+    token = resumetoken.issue(b"k" * 16, ident, epoch=7, lifetime=60, now=1000)
+    claim = resumetoken.verify(b"k" * 16, token, now=1059)
     assert claim is not None and claim.identity == ident and claim.epoch == 7
-    assert tokens.verify(b"k" * 16, token, now=1061) is None
-    assert tokens.verify(b"o" * 16, token, now=1000) is None
+    assert resumetoken.verify(b"k" * 16, token, now=1061) is None
+    assert resumetoken.verify(b"o" * 16, token, now=1000) is None
     body, _, mac = token.partition(".")
-    assert tokens.verify(b"k" * 16, body + "x." + mac, now=1000) is None
+    assert resumetoken.verify(b"k" * 16, body + "x." + mac, now=1000) is None
+
+
+@pytest.mark.parametrize("bad_id", ["a b", "x/../y", "é", "id\x00", "<script>"])
+def test_an_id_with_disallowed_characters_gets_an_error_frame_without_echoing_it(bad_id: str) -> None:
+    frame = json.dumps({"type": "offer", "v": 1, "id": bad_id, "peer": "p", "sdp": "v=0"})
+    with pytest.raises(ProtocolError) as caught:
+        decode_client(frame, 65536)
+    assert caught.value.code is ErrorCode.INVALID_MESSAGE
+    # The error frame is built from the ref: it must itself be a valid message.
+    assert caught.value.ref is None
+    Error(code=caught.value.code, message=caught.value.message, ref=caught.value.ref)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from telehealth.signaling.turn import TURN_TTL_SECONDS
+
 
 @dataclass(frozen=True, slots=True)
 class SignalingSettings:
@@ -16,7 +18,7 @@ class SignalingSettings:
     turn_urls: tuple[str, ...] = ()
     # coturn `static-auth-secret` (use-auth-secret); TURN never gets a static password.
     turn_secret: str | None = None
-    turn_ttl: int = 6 * 3600
+    turn_ttl: int = TURN_TTL_SECONDS
     # Extra origins allowed for clinician sockets besides the request's own host.
     allowed_origins: tuple[str, ...] = ()
     auth_timeout: float = 10.0

@@ -1,0 +1,119 @@
+"""Accounts and sessions: sign-in, sign-out, resolving a session, staff accounts, the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from telehealth.handlers.common import ANONYMOUS, Handler, SessionSource
+from telehealth.handlers.throttle import Throttle
+from telehealth.handlers.uow import Actor, Event, bookkeeping, record_refusal
+from telehealth.records import accounts, audit
+from telehealth.records.accounts import Principal, SessionPolicy
+from telehealth.records.errors import DomainError, NotAuthenticated, Throttled
+from telehealth.records.models import AuditEvent, Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A successful sign-in: the new session's one-time token, its CSRF token and the user."""
+
+    token: str
+    csrf_token: str
+    user: User
+
+
+class SessionsHandler(Handler):
+    """Who is calling: server-side sessions resolved on every request and socket, and refused requests."""
+
+    def __init__(self, sessions: SessionSource, *, policy: SessionPolicy) -> None:
+        super().__init__(sessions)
+        self.policy = policy
+
+    async def resolve(self, token: str) -> Principal | None:
+        """The caller behind a session token, or None when unknown, revoked or timed out."""
+        async with bookkeeping(self.sessionmaker) as db:
+            return await accounts.resolve_session(db, token, self.policy)
+
+    async def refuse(self, actor: Actor, route: str, reason: str) -> None:
+        """Audit a refused request (wrong role, foreign origin, missing CSRF token)."""
+        event = Event("access_denied", "route", route[:64], detail={"reason": reason}, outcome="denied")
+        await record_refusal(self.sessionmaker, actor, event)
+
+
+class AccountsHandler(Handler):
+    """The rules of signing in and of sessions; the only caller of the password check.
+
+    Sign-in attempts are counted per client address in ``throttle`` and per account in the
+    database. Both go through :meth:`login` only, so making the count atomic across processes, or
+    moving argon2 onto its own bounded executor, changes this class and nothing that calls it.
+    """
+
+    def __init__(self, sessions: SessionSource, *, max_failures: int, throttle: Throttle) -> None:
+        super().__init__(sessions)
+        self.max_failures = max_failures
+        self.throttle = throttle
+
+    async def login(self, username: str, password: str, *, client_addr: str | None, replaces: str | None) -> SignedIn:
+        """Check credentials (throttled per client and per account) and start a rotated session."""
+        anonymous = Actor(None, ANONYMOUS, client_addr)
+        attempted = username.strip().lower()[:64]
+        client_key = f"login:{client_addr}"
+        if wait := self.throttle.retry_after(client_key):
+            await record_refusal(self.sessionmaker, anonymous, _login_refused(attempted, "throttled"))
+            raise Throttled("too many failed attempts; try again later", retry_after=wait)
+        failure: DomainError | None = None
+        async with self.work(anonymous) as uow:
+            try:
+                user = await accounts.authenticate(uow.db, username, password, max_failures=self.max_failures)
+            except DomainError as exc:
+                if isinstance(exc, NotAuthenticated):
+                    self.throttle.failure(client_key)
+                # Audited in this unit, not as a separate refusal: the account's failure count and
+                # lock commit together with the event that explains them.
+                event = _login_refused(attempted, "throttled" if isinstance(exc, Throttled) else "failed")
+                uow.audit(event.action, object_type=event.object_type, object_id=event.object_id, outcome=event.outcome)
+                failure = exc
+            else:
+                self.throttle.success(client_key)
+                token, row = await accounts.start_session(uow.db, user=user, client_addr=client_addr, replaces=replaces)
+                signed_in = Actor(str(user.id), user.role.value, client_addr)
+                uow.audit("login", object_type="user", object_id=user.id, actor=signed_in)
+        if failure is not None:
+            raise failure
+        return SignedIn(token=token, csrf_token=row.csrf_token, user=user)
+
+    async def logout(self, actor: Actor, token: str | None) -> None:
+        """Revoke the session server-side."""
+        async with self.work(actor) as uow:
+            if token:
+                await accounts.revoke_session(uow.db, token)
+            uow.audit("logout")
+
+    async def list_users(self, actor: Actor) -> Sequence[User]:
+        """All staff accounts (audited)."""
+        async with self.work(actor) as uow:
+            users = await accounts.list_users(uow.db)
+            uow.audit("list_users")
+        return users
+
+    async def create_user(self, actor: Actor, *, username: str, display_name: str, role: Role, password: str) -> User:
+        """Create a staff account (Conflict on a duplicate username)."""
+        async with self.work(actor) as uow:
+            user = await accounts.create_user(uow.db, username, display_name, role, password)
+            uow.audit("create_user", object_type="user", object_id=user.id)
+        return user
+
+    async def audit_log(
+        self, actor: Actor, *, limit: int, patient_id: uuid.UUID | None, actor_id: str | None
+    ) -> Sequence[AuditEvent]:
+        """Audit events, newest first (reading them is itself audited)."""
+        async with self.work(actor) as uow:
+            events = await audit.recent(uow.db, limit=limit, patient_id=patient_id, actor_id=actor_id)
+            uow.audit("read_audit", patient_id=patient_id)
+        return events
+
+
+def _login_refused(username: str, outcome: str) -> Event:
+    return Event("login", "user", username, outcome=outcome)

@@ -1,0 +1,71 @@
+"""All handlers of one application, built once by the app factory and reached through one AppKey."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from telehealth.handlers.accounts import AccountsHandler, SessionsHandler
+from telehealth.handlers.common import SessionSource
+from telehealth.handlers.grading import GradingHandler
+from telehealth.handlers.health import HealthHandler
+from telehealth.handlers.ice import IceHandler
+from telehealth.handlers.join import JoinHandler
+from telehealth.handlers.monitoring import MonitoringHandler
+from telehealth.handlers.notes import NotesHandler
+from telehealth.handlers.patients import PatientsHandler
+from telehealth.handlers.signaling_gateway import RecordsGateway
+from telehealth.handlers.throttle import Throttle
+from telehealth.handlers.visits import VisitsHandler
+from telehealth.records.accounts import SessionPolicy
+from telehealth.settings import Settings
+from telehealth.signaling.turn import IceSource
+
+
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """One handler per aggregate; views call exactly one method of one of them."""
+
+    sessions: SessionsHandler
+    accounts: AccountsHandler
+    patients: PatientsHandler
+    visits: VisitsHandler
+    join: JoinHandler
+    grading: GradingHandler
+    notes: NotesHandler
+    ice: IceHandler
+    health: HealthHandler
+    monitoring: MonitoringHandler
+    signaling: RecordsGateway
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        sessions: SessionSource,
+        engine: Callable[[], AsyncEngine],
+        throttle: Throttle,
+        ice: IceSource,
+    ) -> Handlers:
+        """Wire the handlers for these settings (the database getters resolve after start-up)."""
+        policy = SessionPolicy(
+            idle=timedelta(seconds=settings.session_idle_seconds),
+            absolute=timedelta(seconds=settings.session_absolute_seconds),
+        )
+        return cls(
+            sessions=SessionsHandler(sessions, policy=policy),
+            accounts=AccountsHandler(sessions, max_failures=settings.login_max_failures, throttle=throttle),
+            patients=PatientsHandler(sessions),
+            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours),
+            join=JoinHandler(sessions, throttle=throttle),
+            grading=GradingHandler(sessions),
+            notes=NotesHandler(sessions),
+            ice=IceHandler(ice),
+            health=HealthHandler(engine),
+            monitoring=MonitoringHandler(sessions, engine),
+            signaling=RecordsGateway(sessions, policy),
+        )

@@ -1,0 +1,117 @@
+"""The signaling seam implemented on the records: sessions, join sessions and the visit state machine."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+from telehealth.handlers.accounts import SessionsHandler
+from telehealth.handlers.common import SessionSource
+from telehealth.handlers.uow import Actor, UnitOfWork
+from telehealth.records import visits
+from telehealth.records.accounts import SessionPolicy
+from telehealth.records.errors import InvalidStateError, RecordNotFound
+from telehealth.records.models import Visit, VisitState
+from telehealth.signaling.gateway import SignalingStateError, VisitStateName
+from telehealth.signaling.identity import Identity, Role
+
+_CALL_ROLES: Final = frozenset({"clinician", "admin"})
+_OVER: Final = (VisitState.ENDED, VisitState.CANCELLED)
+_SYSTEM: Final = Actor(None, "system")
+
+
+class RecordsGateway:
+    """Authenticates sockets against server-side sessions and persists visit states."""
+
+    def __init__(self, sessions: SessionSource, policy: SessionPolicy) -> None:
+        self.sessions = SessionsHandler(sessions, policy=policy)
+
+    def _work(self, actor: Actor) -> UnitOfWork:
+        return self.sessions.work(actor)
+
+    async def authenticate_clinician(self, session_token: str, visit_id: str) -> Identity | None:
+        """A clinician or admin session may join any open visit of the clinic."""
+        vid = _uuid(visit_id)
+        if vid is None:
+            return None
+        p = await self.sessions.resolve(session_token)
+        if p is None or p.role not in _CALL_ROLES or p.user_id is None:
+            return None
+        async with self._work(Actor(p.actor_id, p.role)) as uow:
+            visit = await uow.db.get(Visit, vid)
+            if visit is None or visit.state in _OVER:
+                uow.discard()
+                return None
+            uow.audit("join_visit", object_type="visit", object_id=vid, patient_id=visit.patient_id)
+        return Identity(
+            participant_id=str(p.user_id),
+            role=Role.CLINICIAN,
+            display_name=p.display_name[:120],
+            visit_id=visit_id,
+            user_id=str(p.user_id),
+            lobby_id=str(visit.clinician_id),
+        )
+
+    async def authenticate_patient(self, join_token: str) -> Identity | None:
+        """The token is the patient's visit-bound session (issued after the link and DOB check)."""
+        p = await self.sessions.resolve(join_token)
+        if p is None or p.role != "patient" or p.visit_id is None:
+            return None
+        async with self._work(Actor(p.actor_id, "patient")) as uow:
+            try:
+                visit = await visits.get_visit(uow.db, p.visit_id, with_people=True)
+            except RecordNotFound:
+                uow.discard()
+                return None
+            if visit.state in _OVER:
+                uow.discard()
+                return None
+            uow.audit("join_visit", object_type="visit", object_id=visit.id, patient_id=visit.patient_id)
+        return Identity(
+            participant_id=f"patient-{p.session_id}",
+            role=Role.PATIENT,
+            display_name=f"{visit.patient.given_name} {visit.patient.family_name}"[:120],
+            visit_id=str(visit.id),
+            lobby_id=str(visit.clinician_id),
+        )
+
+    async def set_visit_state(self, visit_id: str, state: VisitStateName) -> None:
+        """Move the visit through the records' state machine."""
+        vid = _uuid(visit_id)
+        if vid is None:
+            raise SignalingStateError("unknown visit")
+        async with self._work(_SYSTEM) as uow:
+            visit = await uow.db.get(Visit, vid)
+            if visit is None:
+                raise SignalingStateError("unknown visit")
+            target = VisitState(state)
+            # Processes persist "waiting" (patient arrived) and "in_call" (admitted) independently,
+            # so the two writes can land in either order: admitting a visit whose "waiting" has not
+            # landed yet passes through it, and a late "waiting" never takes a running call back.
+            if target == VisitState.WAITING and visit.state == VisitState.IN_CALL:
+                uow.discard()
+                return
+            try:
+                if target == VisitState.IN_CALL and visit.state == VisitState.SCHEDULED:
+                    visits.transition(visit, VisitState.WAITING)
+                changed = visits.transition(visit, target)
+            except InvalidStateError as exc:
+                raise SignalingStateError(exc.message) from exc
+            if not changed:
+                uow.discard()
+                return
+            uow.audit(f"visit_{state}", object_type="visit", object_id=vid, patient_id=visit.patient_id)
+
+    async def clinician_for_lobby(self, session_token: str) -> str | None:
+        """Clinicians and admins watch the lobby of the visits assigned to them."""
+        p = await self.sessions.resolve(session_token)
+        if p is None or p.role not in _CALL_ROLES or p.user_id is None:
+            return None
+        return str(p.user_id)
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

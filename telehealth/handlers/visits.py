@@ -1,0 +1,168 @@
+"""Visits: the day's list, scheduling, changes, cancellation and the patient's join link."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telehealth.handlers.common import Handler, SessionSource
+from telehealth.handlers.uow import Actor
+from telehealth.records import visits
+from telehealth.records.errors import InvalidInput, InvalidStateError
+from telehealth.records.models import Role, User, Visit, VisitState
+
+_ALL_TIME = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class VisitChanges:
+    """Validated changes to a visit; None leaves a field as it is."""
+
+    clinician_id: uuid.UUID | None = None
+    scheduled_at: datetime | None = None
+    reason: str | None = None
+    requires_dob: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JoinLink:
+    """A freshly issued join link: the token is shown once, only its hash is stored."""
+
+    token: str
+    expires_at: datetime
+
+
+def day_window(day: date | None, tz_offset_minutes: int, *, whole_history: bool) -> tuple[datetime, datetime]:
+    """The UTC interval of the caller's local day (today by default), or all time for a patient's history."""
+    if whole_history and day is None:
+        return _ALL_TIME
+    offset = timedelta(minutes=tz_offset_minutes)
+    local_day = day or (datetime.now(UTC) - offset).date()
+    start = datetime.combine(local_day, time(0), tzinfo=UTC) + offset
+    return start, start + timedelta(days=1)
+
+
+class VisitsHandler(Handler):
+    """The rules of scheduling: who may run a visit, which visits may still change."""
+
+    def __init__(self, sessions: SessionSource, *, join_link_hours: int) -> None:
+        super().__init__(sessions)
+        self.join_link_hours = join_link_hours
+
+    async def list(
+        self,
+        actor: Actor,
+        *,
+        day: date | None,
+        tz_offset_minutes: int,
+        clinician_id: uuid.UUID | None,
+        patient_id: uuid.UUID | None,
+    ) -> Sequence[Visit]:
+        """Visits of the caller's local day (today by default), or a patient's whole history."""
+        start, end = day_window(day, tz_offset_minutes, whole_history=patient_id is not None)
+        async with self.work(actor) as uow:
+            found = await visits.list_visits(
+                uow.db, start=start, end=end, clinician_id=clinician_id, patient_id=patient_id
+            )
+            uow.audit("list_visits", patient_id=patient_id, detail={"results": len(found)})
+        return found
+
+    async def schedule(
+        self,
+        actor: Actor,
+        *,
+        patient_id: uuid.UUID,
+        clinician_id: uuid.UUID,
+        scheduled_at: datetime,
+        reason: str | None,
+        requires_dob: bool,
+    ) -> Visit:
+        """Schedule a visit with an active clinician."""
+        async with self.work(actor) as uow:
+            await _check_clinician(uow.db, clinician_id)
+            visit = await visits.schedule_visit(
+                uow.db,
+                patient_id=patient_id,
+                clinician_id=clinician_id,
+                scheduled_at=scheduled_at,
+                reason=reason,
+                requires_dob=requires_dob,
+            )
+            uow.audit("create_visit", object_type="visit", object_id=visit.id, patient_id=visit.patient_id)
+            visit = await visits.get_visit(uow.db, visit.id, with_people=True)
+        return visit
+
+    async def get(self, actor: Actor, visit_id: uuid.UUID) -> Visit:
+        """One visit with its patient and clinician."""
+        async with self.work(actor) as uow:
+            visit = await visits.get_visit(uow.db, visit_id, with_people=True)
+            uow.audit("view_visit", object_type="visit", object_id=visit_id, patient_id=visit.patient_id)
+        return visit
+
+    async def update(self, actor: Actor, visit_id: uuid.UUID, changes: VisitChanges, *, fields: Sequence[str]) -> Visit:
+        """Reschedule or reassign a visit that has not ended (``fields`` names what the caller sent)."""
+        async with self.work(actor) as uow:
+            visit = await visits.get_visit(uow.db, visit_id, with_people=True)
+            if visit.state in (VisitState.ENDED, VisitState.CANCELLED):
+                raise InvalidStateError("the visit is over and cannot be changed")
+            if changes.clinician_id is not None:
+                await _check_clinician(uow.db, changes.clinician_id)
+                visit.clinician_id = changes.clinician_id
+            if changes.scheduled_at is not None:
+                visit.scheduled_at = changes.scheduled_at
+            if changes.reason is not None:
+                visit.reason = changes.reason
+            if changes.requires_dob is not None:
+                visit.join_requires_dob = changes.requires_dob
+            uow.audit(
+                "update_visit",
+                object_type="visit",
+                object_id=visit_id,
+                patient_id=visit.patient_id,
+                detail={"fields": sorted(fields)},
+            )
+            await uow.db.flush()
+            # Reload so a changed clinician comes back with its name.
+            uow.db.expunge(visit)
+            visit = await visits.get_visit(uow.db, visit_id, with_people=True)
+        return visit
+
+    async def cancel(self, actor: Actor, visit_id: uuid.UUID, reason: str | None) -> Visit:
+        """Cancel through the state machine (which also ends the join link's use)."""
+        async with self.work(actor) as uow:
+            visit = await visits.get_visit(uow.db, visit_id, with_people=True)
+            visits.transition(visit, VisitState.CANCELLED)
+            visit.cancel_reason = reason or None
+            uow.audit("cancel_visit", object_type="visit", object_id=visit_id, patient_id=visit.patient_id)
+        return visit
+
+    async def issue_link(self, actor: Actor, visit_id: uuid.UUID) -> JoinLink:
+        """Issue a new join link; the previous one stops working."""
+        async with self.work(actor) as uow:
+            visit = await visits.get_visit(uow.db, visit_id)
+            token = visits.issue_join_link(visit, valid_hours=self.join_link_hours)
+            uow.audit("issue_join_link", object_type="visit", object_id=visit_id, patient_id=visit.patient_id)
+        assert visit.join_expires_at is not None
+        return JoinLink(token=token, expires_at=visit.join_expires_at)
+
+    async def revoke_link(self, actor: Actor, visit_id: uuid.UUID) -> Visit:
+        """Revoke the visit's join link at once."""
+        async with self.work(actor) as uow:
+            visit = await visits.get_visit(uow.db, visit_id, with_people=True)
+            visits.revoke_join_link(visit)
+            uow.audit("revoke_join_link", object_type="visit", object_id=visit_id, patient_id=visit.patient_id)
+        return visit
+
+
+async def _check_clinician(db: AsyncSession, clinician_id: uuid.UUID) -> None:
+    """A visit's clinician must be an active clinician or admin."""
+    user = await db.get(User, clinician_id)
+    if user is None or user.disabled or user.role not in (Role.CLINICIAN, Role.ADMIN):
+        raise InvalidInput(
+            "clinician_id is not an active clinician",
+            details=[{"field": "clinician_id", "message": "unknown clinician"}],
+        )
