@@ -13,9 +13,11 @@ from sqlalchemy import (
     Boolean,
     Date,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Uuid,
 )
@@ -280,3 +282,37 @@ class CaptureNote(Base):
     text: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+
+
+class MeasurementStatus(enum.StrEnum):
+    """Outcome of measuring a still; a still without a usable face is flagged, not an error."""
+
+    OK = "ok"
+    NO_FACE = "no_face"
+    SEVERAL_FACES = "several_faces"
+    ERROR = "error"
+
+
+class Measurement(Base):
+    """Face landmarks and metrics of one stored still by one model version; re-measuring adds a row."""
+
+    __tablename__ = "measurements"
+    __table_args__ = (Index("ix_measurements_media_at", "media_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    media_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("media_files.id"))
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id"), index=True)
+    status: Mapped[MeasurementStatus] = mapped_column(_enum(MeasurementStatus, "measurement_status"))
+    model: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+    code_version: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    # zlib-compressed little-endian float32 (478 x 3: x, y px; z scaled like x): about 5 KB a still.
+    landmarks: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(String(256))
+    decode_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    detect_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    total_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
