@@ -22,6 +22,7 @@ from telehealth.http import (
     api_ice,
     api_join,
     api_media,
+    api_metrics,
     api_patients,
     api_review,
     api_visits,
@@ -29,7 +30,10 @@ from telehealth.http import (
     pages_review,
 )
 from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
+from telehealth.http.api_metrics import metrics_middleware
+from telehealth.http.forwarded import forwarded_middleware, parse_networks
 from telehealth.http.middleware import error_middleware, security_headers
+from telehealth.http.requestlog import request_context_middleware
 from telehealth.keys import CAPTURE_LISTENER, ENGINE, HANDLERS, MEDIA_STORE, SESSIONMAKER, SETTINGS
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
@@ -86,7 +90,13 @@ def _signaling(app: web.Application, handlers: Handlers, settings: SignalingSett
 def create_app(settings: Settings) -> web.Application:
     """Build the web application for these settings."""
     app = web.Application(
-        middlewares=[error_middleware, access_middleware],
+        middlewares=[
+            forwarded_middleware(parse_networks(settings.trusted_proxies)),
+            request_context_middleware,
+            metrics_middleware,
+            error_middleware,
+            access_middleware,
+        ],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(security_headers)
@@ -110,6 +120,7 @@ def create_app(settings: Settings) -> web.Application:
     for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)
     app.router.add_routes(api_ice.routes)
+    app.router.add_routes(api_metrics.routes)
     _signaling(app, handlers, signaling)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)

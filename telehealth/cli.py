@@ -1,11 +1,10 @@
-"""Command line: serve, db upgrade, users add, demo."""
+"""Command line: serve, db upgrade, users add, demo, backup, restore, verify."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
-import logging
 import os
 import signal
 import sys
@@ -13,8 +12,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from telehealth import maintenance
 from telehealth.app import create_app
 from telehealth.demo import DemoInfo, ensure_demo
+from telehealth.logs import configure_logging
 from telehealth.records.accounts import create_user
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.errors import DomainError
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--name")
     sub.add_parser("demo", help="seed the demo clinic and print logins and a join link")
+    maintenance.add_commands(sub)
     return parser
 
 
@@ -110,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `telehealth` command."""
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format, settings.log_level)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    if args.command in maintenance.COMMANDS:
+        return maintenance.run(args, settings)
     try:
         if args.command == "serve":
             if bool(args.tls_cert) != bool(args.tls_key):

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from telehealth.signaling.turn import TURN_TTL_SECONDS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A checkout (or an editable install of one) has pyproject.toml beside the package; a wheel install does not.
+IN_SOURCE_TREE = (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def packaged_web_dir() -> Path:
+    """The web client: telehealth/web inside an installed wheel, else web/ of the source tree."""
+    packaged = resources.files(__package__).joinpath("web")
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return PROJECT_ROOT / "web"
+
+
+def default_var_dir() -> Path:
+    """var/ of the checkout when running from source; ./var of the working directory when installed."""
+    return PROJECT_ROOT / "var" if IN_SOURCE_TREE else Path.cwd() / "var"
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
@@ -69,7 +86,7 @@ class Settings:
     log_level: str = "INFO"
     redis_url: str | None = None
     public_url: str | None = None
-    web_dir: Path = PROJECT_ROOT / "web"
+    web_dir: Path = field(default_factory=packaged_web_dir)
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 3600
     join_link_hours: int = 24
@@ -82,6 +99,12 @@ class Settings:
     turn_ttl_seconds: int = TURN_TTL_SECONDS
     trusted_origins: tuple[str, ...] = field(default=())
     device_copy_timeout_seconds: int = 600
+    # Reverse proxies (addresses or CIDR) whose X-Forwarded-For/-Proto are believed; nobody else's are.
+    trusted_proxies: tuple[str, ...] = ()
+    log_format: str = "text"  # "json": one object per line, for the journal or a log shipper
+    # Who may GET /metrics: these addresses or networks, or anyone sending the bearer token.
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -96,12 +119,16 @@ class Settings:
             raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
         if self.device_copy_timeout_seconds <= 0:
             raise ValueError("TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS must be positive")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("TELEHEALTH_LOG_FORMAT must be text or json")
+        for proxy in (*self.trusted_proxies, *self.metrics_allow):
+            ipaddress.ip_network(proxy, strict=False)  # a typo must stop the start, not trust nobody silently
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from TELEHEALTH_* variables; secrets may come from *_FILE."""
         env = os.environ if env is None else env
-        var_dir = Path(env.get("TELEHEALTH_VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+        var_dir = Path(env.get("TELEHEALTH_VAR_DIR", str(default_var_dir()))).resolve()
         database_url = _secret(env, "TELEHEALTH_DATABASE_URL") or (
             f"sqlite+aiosqlite:///{var_dir / 'telehealth.sqlite3'}"
         )
@@ -127,4 +154,8 @@ class Settings:
             turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
             device_copy_timeout_seconds=_int(env, "TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS", 600),
+            trusted_proxies=urls("TELEHEALTH_TRUSTED_PROXIES"),
+            log_format=env.get("TELEHEALTH_LOG_FORMAT", "text").strip().lower() or "text",
+            metrics_allow=urls("TELEHEALTH_METRICS_ALLOW") or ("127.0.0.1/32", "::1/128"),
+            metrics_token=_secret(env, "TELEHEALTH_METRICS_TOKEN"),
         )

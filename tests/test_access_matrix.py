@@ -20,6 +20,8 @@ CARE = {CLIN, ADMIN}
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/healthz"): EVERYONE,
     ("GET", "/readyz"): EVERYONE,
+    # Any role, but only from TELEHEALTH_METRICS_ALLOW addresses or with the token (tests/test_metrics.py).
+    ("GET", "/metrics"): EVERYONE,
     ("GET", "/login"): EVERYONE,
     ("GET", "/"): STAFF,
     ("GET", "/join/{token}"): EVERYONE,

@@ -14,6 +14,7 @@ from telehealth.handlers.grading import GradingHandler
 from telehealth.handlers.health import HealthHandler
 from telehealth.handlers.ice import IceHandler
 from telehealth.handlers.join import JoinHandler
+from telehealth.handlers.monitoring import MonitoringHandler
 from telehealth.handlers.notes import NotesHandler
 from telehealth.handlers.patients import PatientsHandler
 from telehealth.handlers.signaling_gateway import RecordsGateway
@@ -37,6 +38,7 @@ class Handlers:
     notes: NotesHandler
     ice: IceHandler
     health: HealthHandler
+    monitoring: MonitoringHandler
     signaling: RecordsGateway
 
     @classmethod
@@ -64,5 +66,6 @@ class Handlers:
             notes=NotesHandler(sessions),
             ice=IceHandler(ice),
             health=HealthHandler(engine),
+            monitoring=MonitoringHandler(sessions, engine),
             signaling=RecordsGateway(sessions, policy),
         )
