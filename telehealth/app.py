@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from telehealth.handlers.analysis import analysis_context
 from telehealth.handlers.capture.context import capture_context
 from telehealth.handlers.capture.events import NoCaptureListener
 from telehealth.handlers.container import Handlers
 from telehealth.handlers.throttle import Throttle
 from telehealth.http import (
     api_admin,
+    api_analysis,
     api_auth,
     api_capture,
     api_export,
@@ -115,9 +117,11 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
     app.cleanup_ctx.append(capture_context)
+    # After capture: measuring stops before the peers close; it listens to the stills they store.
+    app.cleanup_ctx.append(analysis_context)
     for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture):
         app.router.add_routes(module.routes)
-    for module in (pages_review, api_review, api_grading, api_media, api_export):
+    for module in (pages_review, api_review, api_grading, api_media, api_export, api_analysis):
         app.router.add_routes(module.routes)
     app.router.add_routes(api_ice.routes)
     app.router.add_routes(api_metrics.routes)

@@ -99,6 +99,11 @@ class Settings:
     turn_ttl_seconds: int = TURN_TTL_SECONDS
     trusted_origins: tuple[str, ...] = field(default=())
     device_copy_timeout_seconds: int = 600
+    # Face measurements: worker processes of the landmark pool (each loads the model, ~160 MB),
+    # whether they start loading at startup, and whether every stored still is measured at once.
+    analysis_workers: int = 1
+    analysis_warm: bool = True
+    measure_on_capture: bool = True
     # Reverse proxies (addresses or CIDR) whose X-Forwarded-For/-Proto are believed; nobody else's are.
     trusted_proxies: tuple[str, ...] = ()
     log_format: str = "text"  # "json": one object per line, for the journal or a log shipper
@@ -119,6 +124,8 @@ class Settings:
             raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
         if self.device_copy_timeout_seconds <= 0:
             raise ValueError("TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS must be positive")
+        if not 1 <= self.analysis_workers <= 16:
+            raise ValueError("TELEHEALTH_ANALYSIS_WORKERS must be 1-16")
         if self.log_format not in ("text", "json"):
             raise ValueError("TELEHEALTH_LOG_FORMAT must be text or json")
         for proxy in (*self.trusted_proxies, *self.metrics_allow):
@@ -154,6 +161,9 @@ class Settings:
             turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
             device_copy_timeout_seconds=_int(env, "TELEHEALTH_DEVICE_COPY_TIMEOUT_SECONDS", 600),
+            analysis_workers=_int(env, "TELEHEALTH_ANALYSIS_WORKERS", 1),
+            analysis_warm=_bool(env.get("TELEHEALTH_ANALYSIS_WARM"), True),
+            measure_on_capture=_bool(env.get("TELEHEALTH_MEASURE_ON_CAPTURE"), True),
             trusted_proxies=urls("TELEHEALTH_TRUSTED_PROXIES"),
             log_format=env.get("TELEHEALTH_LOG_FORMAT", "text").strip().lower() or "text",
             metrics_allow=urls("TELEHEALTH_METRICS_ALLOW") or ("127.0.0.1/32", "::1/128"),

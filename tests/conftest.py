@@ -115,6 +115,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         media_dir=var / "media",
         secret_key="test-secret-key",
+        # No landmark worker unless a test measures: each loads the model for seconds (tests/analysis enable it).
+        analysis_warm=False,
+        measure_on_capture=False,
     )
 
 

@@ -62,6 +62,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/visits/{visit_id}/captures/{capture_id}/notes"): STAFF,
     ("POST", "/api/visits/{visit_id}/captures/{capture_id}/notes"): STAFF,
     ("GET", "/api/visits/{visit_id}/grades"): STAFF,
+    ("GET", "/api/visits/{visit_id}/measurements"): STAFF,
+    ("GET", "/api/patients/{patient_id}/measurements/trend"): STAFF,
     ("POST", "/api/visits/{visit_id}/grades"): CARE,
     ("GET", "/api/media/{media_id}"): STAFF,
     ("GET", "/api/visits/{visit_id}/export/fhir"): STAFF,

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -25,8 +25,9 @@ from telehealth.analysis.landmarks import CODE_VERSION, MODEL, model_version
 from telehealth.analysis.metrics import Side
 from telehealth.analysis.pool import LandmarkPool
 from telehealth.analysis.visit import VisitAnalysis, analyse_visit
+from telehealth.handlers.capture.events import CaptureChange, FanOutListener
 from telehealth.handlers.uow import UnitOfWork
-from telehealth.keys import MEDIA_STORE, SESSIONMAKER
+from telehealth.keys import CAPTURE_LISTENER, MEDIA_STORE, SESSIONMAKER, SETTINGS
 from telehealth.records import audit, measurements
 from telehealth.records.errors import InvalidInput
 from telehealth.records.mediastore import MediaStore
@@ -34,6 +35,7 @@ from telehealth.records.models import AffectedSide, Measurement, MeasurementStat
 
 log = logging.getLogger(__name__)
 
+_MAX_CHANGED_VISITS: Final = 1024
 SYSTEM: Final = audit.Actor(None, "system", None)
 """Automatic measuring after a still is stored acts as the system, not as a user."""
 
@@ -168,6 +170,11 @@ class AnalysisService:
         self._warm = warm
         self._warm_task: asyncio.Task[list[int]] | None = None
         self._model_version = model_version()
+        # Visits whose capture changed: one owned task finds their unmeasured stills (bounded set).
+        self._changed: set[uuid.UUID] = set()
+        self._wake = asyncio.Event()
+        self._queued: set[uuid.UUID] = set()
+        self._scanner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the consumers of the queue, and (``warm``) the workers in the background.
@@ -182,16 +189,17 @@ class AnalysisService:
         self._consumers = [
             asyncio.create_task(self._consume(), name=f"analysis-consumer-{i}") for i in range(self.pool.workers * 2)
         ]
+        self._scanner = asyncio.create_task(self._scan(), name="analysis-scanner")
 
     async def stop(self) -> None:
         """Cancel the consumers (stills still queued stay unmeasured) and stop the workers."""
-        tasks = [*self._consumers, *([self._warm_task] if self._warm_task else [])]
+        tasks = [*self._consumers, *(t for t in (self._warm_task, self._scanner) if t is not None)]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._consumers, self._warm_task = [], None
+        self._consumers, self._warm_task, self._scanner = [], None, None
         await self.pool.close()
 
     def enqueue(self, media_id: uuid.UUID) -> bool:
@@ -202,6 +210,35 @@ class AnalysisService:
             log.warning("analysis queue full: media %s not measured now", media_id)
             return False
         return True
+
+    async def capture_changed(self, visit_id: uuid.UUID, reason: str) -> None:
+        """Capture listener: a still was stored (take or device upload), so measure what is new."""
+        if reason not in (CaptureChange.TAKE, CaptureChange.UPLOAD_STORED):
+            return
+        if len(self._changed) < _MAX_CHANGED_VISITS:
+            self._changed.add(visit_id)
+            self._wake.set()
+        else:
+            log.warning("analysis: too many visits waiting; visit %s measured later on request", visit_id)
+
+    async def _scan(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            visits, self._changed = self._changed, set()
+            for visit_id in visits:
+                try:
+                    await self._enqueue_unmeasured(visit_id)
+                except Exception:
+                    log.exception("analysis: finding the new stills of visit %s failed", visit_id)
+
+    async def _enqueue_unmeasured(self, visit_id: uuid.UUID) -> None:
+        # A system read with nothing to show anyone: each reading it leads to is audited when stored.
+        async with self._sessionmaker() as db:
+            _, _, stills = await measurements.visit_stills(db, visit_id)
+        for still in stills:
+            if still.measurement is None and still.media.id not in self._queued and self.enqueue(still.media.id):
+                self._queued.add(still.media.id)
 
     async def join(self) -> None:
         """Wait until every queued still has been measured (tests and the archive command)."""
@@ -215,6 +252,7 @@ class AnalysisService:
             except Exception:
                 log.exception("measuring media %s failed", media_id)
             finally:
+                self._queued.discard(media_id)
                 self._queue.task_done()
 
     async def measure_media(self, media_id: uuid.UUID) -> Measurement:
@@ -296,14 +334,19 @@ class AnalysisService:
 ANALYSIS: web.AppKey[AnalysisService] = web.AppKey("analysis")
 
 
-def analysis_context(*, workers: int = 1, warm: bool = True) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx entry, appended after the database's: the service starts after it and stops before it."""
+async def analysis_context(app: web.Application) -> AsyncIterator[None]:
+    """The cleanup_ctx entry, after the database's: the service starts after it and stops before it.
 
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        service = AnalysisService(app[SESSIONMAKER], app[MEDIA_STORE], workers=workers, warm=warm)
-        await service.start()
-        app[ANALYSIS] = service
-        yield
-        await service.stop()
-
-    return context
+    With ``measure_on_capture`` the service also listens to capture changes, beside the listener
+    already installed (the clinician's live panel), and measures every still as it is stored.
+    """
+    settings = app[SETTINGS]
+    service = AnalysisService(
+        app[SESSIONMAKER], app[MEDIA_STORE], workers=settings.analysis_workers, warm=settings.analysis_warm
+    )
+    await service.start()
+    app[ANALYSIS] = service
+    if settings.measure_on_capture:
+        app[CAPTURE_LISTENER] = FanOutListener(app[CAPTURE_LISTENER], service)
+    yield
+    await service.stop()

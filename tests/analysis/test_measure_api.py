@@ -7,6 +7,7 @@ processes, and a real face (the public-domain astronaut portrait) rendered into 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -19,8 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.app import create_app
-from telehealth.handlers.analysis import ANALYSIS, analysis_context
-from telehealth.http import api_analysis
+from telehealth.handlers.analysis import ANALYSIS
 from telehealth.records import captures, measurements, visits
 from telehealth.records.errors import InvalidInput
 from telehealth.records.mediastore import FileMediaStore
@@ -32,11 +32,8 @@ from tests.review_seed import make_patient
 
 
 def analysis_app(settings: Settings) -> web.Application:
-    """The real app plus the analysis routes and pool (wired here until app.py registers them)."""
-    app = create_app(settings)
-    app.router.add_routes(api_analysis.routes)
-    app.cleanup_ctx.append(analysis_context(workers=1, warm=True))
-    return app
+    """The real app with the landmark pool warming at startup."""
+    return create_app(replace(settings, analysis_warm=True))
 
 
 @lru_cache(maxsize=4)

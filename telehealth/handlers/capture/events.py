@@ -7,7 +7,7 @@ import uuid
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["CaptureChange", "CaptureListener", "NoCaptureListener", "notify"]
+__all__ = ["CaptureChange", "CaptureListener", "FanOutListener", "NoCaptureListener", "notify"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,21 @@ class NoCaptureListener:
 
     async def capture_changed(self, visit_id: uuid.UUID, reason: str) -> None:
         """Ignore the change."""
+
+
+class FanOutListener:
+    """Tells several listeners in turn; one that fails does not keep the others from hearing."""
+
+    def __init__(self, *listeners: CaptureListener) -> None:
+        self._listeners = listeners
+
+    async def capture_changed(self, visit_id: uuid.UUID, reason: str) -> None:
+        """Pass the change to every listener."""
+        for listener in self._listeners:
+            try:
+                await listener.capture_changed(visit_id, reason)
+            except Exception:
+                log.exception("capture listener %r failed on visit %s (%s)", listener, visit_id, reason)
 
 
 async def notify(listener: CaptureListener, visit_id: uuid.UUID, reason: CaptureChange) -> None:
