@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from telehealth.capture.service import capture_context
 from telehealth.handlers.container import Handlers
+from telehealth.handlers.passwords import PasswordChecker
 from telehealth.handlers.throttle import Throttle
 from telehealth.http import (
     api_admin,
@@ -48,6 +49,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONMAKER] = make_sessionmaker(engine)
     yield
     await engine.dispose()
+
+
+def _password_threads(checker: PasswordChecker) -> Callable[[web.Application], AsyncIterator[None]]:
+    """One cleanup_ctx entry for argon2's own threads: stopped at shutdown without waiting for a queue."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        checker.close()
+
+    return context
 
 
 def _check_access_rules(app: web.Application) -> None:
@@ -89,16 +100,19 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     signaling = signaling_settings(settings)
+    passwords = PasswordChecker(settings.password_threads)
     handlers = Handlers.build(
         settings,
         sessions=lambda: app[SESSIONMAKER],
         engine=lambda: app[ENGINE],
         throttle=Throttle(limit=settings.login_max_failures),
         ice=signaling,
+        passwords=passwords,
     )
     app[HANDLERS] = handlers
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_password_threads(passwords))
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
     app.cleanup_ctx.append(capture_context)
     for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture):

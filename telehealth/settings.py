@@ -75,6 +75,9 @@ class Settings:
     join_link_hours: int = 24
     secure_cookies: bool = False
     login_max_failures: int = 5
+    # Argon2 threads (64 MiB each while checking) and anonymous requests (sign-in, join) at work at once.
+    password_threads: int = 2
+    anonymous_concurrency: int = 8
     max_upload_bytes: int = 200 * 1024 * 1024
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -91,6 +94,8 @@ class Settings:
             raise ValueError("TELEHEALTH_PORT must be a TCP port (1-65535)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.password_threads <= 0 or self.anonymous_concurrency <= 0:
+            raise ValueError("TELEHEALTH_PASSWORD_THREADS and TELEHEALTH_ANONYMOUS_CONCURRENCY must be positive")
         if self.turn_ttl_seconds <= 0:
             raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
 
@@ -123,4 +128,6 @@ class Settings:
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
             turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
+            password_threads=_int(env, "TELEHEALTH_PASSWORD_THREADS", 2),
+            anonymous_concurrency=_int(env, "TELEHEALTH_ANONYMOUS_CONCURRENCY", 8),
         )

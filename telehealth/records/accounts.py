@@ -6,24 +6,20 @@ import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth.records.errors import Conflict, InvalidInput, NotAuthenticated, RecordNotFound, Throttled
+from telehealth.records.errors import Conflict, InvalidInput, RecordNotFound
 from telehealth.records.models import AuthSession, Role, User, Visit
 from telehealth.records.tokens import new_token, token_hash
 from telehealth.records.types import utcnow
 
 _hasher = PasswordHasher()
-# Hash of a random password: verifying against it for unknown users keeps timing uniform.
-_DUMMY_HASH = _hasher.hash(new_token())
 MIN_PASSWORD = 10
-MAX_LOCK_SECONDS = 15 * 60
 
 
 async def hash_password(password: str) -> str:
@@ -31,14 +27,6 @@ async def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"password must be at least {MIN_PASSWORD} characters")
     return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def verify_password(password_hash: str, password: str) -> bool:
-    """Check a password off the event loop."""
-    try:
-        return await asyncio.to_thread(_hasher.verify, password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 async def create_user(db: AsyncSession, username: str, display_name: str, role: Role, password: str) -> User:
@@ -80,40 +68,9 @@ async def get_user(db: AsyncSession, user_id: uuid.UUID | None) -> User:
     return user
 
 
-FIRST_LOCK_SECONDS = 30
-
-
-def lock_seconds(failures: int, max_failures: int) -> int:
-    """Back-off after too many failures: 30 s, 60 s, 120 s ... capped at 15 minutes."""
-    if failures < max_failures:
-        return 0
-    return int(min(MAX_LOCK_SECONDS, FIRST_LOCK_SECONDS * 2 ** (failures - max_failures)))
-
-
-async def authenticate(
-    db: AsyncSession,
-    username: str,
-    password: str,
-    *,
-    max_failures: int,
-    now: datetime | None = None,
-) -> User:
-    """Return the user for valid credentials; otherwise a generic error (throttled when locked)."""
-    now = now or utcnow()
-    user = await db.scalar(select(User).where(User.username == username.strip().lower()))
-    if user is None:
-        await verify_password(_DUMMY_HASH, password)
-        raise NotAuthenticated("invalid username or password")
-    if user.locked_until is not None and user.locked_until > now:
-        retry = int((user.locked_until - now).total_seconds()) + 1
-        raise Throttled("too many failed attempts; try again later", retry_after=retry)
-    if user.disabled or not await verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        wait = lock_seconds(user.failed_logins, max_failures)
-        user.locked_until = now + timedelta(seconds=wait) if wait else None
-        raise NotAuthenticated("invalid username or password")
-    user.failed_logins = 0
-    user.locked_until = None
+async def find_user(db: AsyncSession, username: str) -> User | None:
+    """The account signing in with this name (names are compared lower-cased), if any."""
+    user: User | None = await db.scalar(select(User).where(User.username == username.strip().lower()))
     return user
 
 
