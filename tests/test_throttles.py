@@ -4,13 +4,14 @@ import asyncio
 from datetime import UTC, date, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.keys import HANDLERS
 from telehealth.handlers.uow import Actor
+from telehealth.keys import HANDLERS
 from telehealth.records.errors import NotAuthenticated, Throttled
 from telehealth.records.models import AuditEvent
 from tests.conftest import PASSWORD, login
@@ -92,3 +93,27 @@ async def test_guessing_join_tokens_from_one_address_is_throttled(client: TestCl
     # The address has used up its guesses: even a real link is refused for a while.
     r = await client.post(f"/api/join/{token}/session", json={"birth_date": "1984-03-09"})
     assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+
+
+async def test_a_hundred_logins_at_once_leave_a_signed_in_reviewer_served(client: TestClient[Any, Any]) -> None:
+    await login(client, "reviewer")
+    checked_before = client.app[HANDLERS].accounts.passwords.checks
+
+    async def reviewer_requests() -> list[int]:
+        statuses = []
+        for _ in range(20):
+            statuses.append((await client.get("/api/auth/me")).status)
+            await asyncio.sleep(0.01)
+        return statuses
+
+    async with aiohttp.ClientSession() as anonymous:
+        url = client.make_url("/api/auth/login")
+        body = {"username": "clinician", "password": "wrong password!"}
+        flood = [anonymous.post(url, json=body) for _ in range(100)]
+        reviewer, *answers = await asyncio.gather(reviewer_requests(), *flood)
+        statuses = [r.status for r in answers]
+    assert reviewer == [200] * 20
+    assert not [s for s in statuses if s >= 500], statuses
+    # Beyond the cap, requests are refused at once (429 busy) instead of queueing behind argon2.
+    assert set(statuses) <= {401, 429}
+    assert client.app[HANDLERS].accounts.passwords.checks - checked_before <= 5
