@@ -36,6 +36,7 @@ from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
 from telehealth.signaling import SignalingSettings, setup_signaling
 from telehealth.signaling import routes as signaling_routes
+from telehealth.signaling.revocation import SessionWatch
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,9 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
     )
 
 
-def _signaling(app: web.Application, handlers: Handlers, settings: SignalingSettings) -> None:
+def _signaling(app: web.Application, handlers: Handlers, settings: SignalingSettings, watch: SessionWatch) -> None:
     """Visit and lobby sockets; they authenticate in-band (first message), so HTTP lets anyone in."""
-    setup_signaling(app, handlers.signaling, settings)
+    setup_signaling(app, handlers.signaling, settings, watch=watch)
     for handler in (signaling_routes.visit_socket, signaling_routes.lobby_socket):
         allow(*ALL_ROLES)(handler)
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     signaling = signaling_settings(settings)
     passwords = PasswordChecker(settings.password_threads)
+    watch = SessionWatch()
     handlers = Handlers.build(
         settings,
         sessions=lambda: app[SESSIONMAKER],
@@ -108,7 +110,9 @@ def create_app(settings: Settings) -> web.Application:
         throttle=Throttle(limit=settings.login_max_failures),
         ice=signaling,
         passwords=passwords,
+        ended=watch,
     )
+    watch.check = handlers.signaling
     app[HANDLERS] = handlers
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
     app.cleanup_ctx.append(_database)
@@ -120,7 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)
     app.router.add_routes(api_ice.routes)
-    _signaling(app, handlers, signaling)
+    _signaling(app, handlers, signaling, watch)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)
     return app

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from telehealth.handlers.common import ANONYMOUS, Handler, SessionSource
+from telehealth.handlers.common import ANONYMOUS, Handler, SessionsEnded, SessionSource
 from telehealth.handlers.passwords import DUMMY_HASH, AdmissionGate, PasswordChecker
 from telehealth.handlers.throttle import Throttle
 from telehealth.handlers.uow import Actor, Event, bookkeeping, record_refusal
@@ -39,6 +39,12 @@ class SessionsHandler(Handler):
         async with bookkeeping(self.sessionmaker) as db:
             return await accounts.resolve_session(db, token, self.policy)
 
+    async def active(self, session_id: uuid.UUID) -> bool:
+        """Whether a session (by id) is live; a call's socket may outlive the idle timeout, not a revocation."""
+        lifetime = SessionPolicy(idle=self.policy.absolute, absolute=self.policy.absolute)
+        async with bookkeeping(self.sessionmaker) as db:
+            return await accounts.session_active(db, session_id, lifetime)
+
     async def refuse(self, actor: Actor, route: str, reason: str) -> None:
         """Audit a refused request (wrong role, foreign origin, missing CSRF token)."""
         event = Event("access_denied", "route", route[:64], detail={"reason": reason}, outcome="denied")
@@ -62,8 +68,10 @@ class AccountsHandler(Handler):
         throttle: Throttle,
         passwords: PasswordChecker,
         gate: AdmissionGate,
+        ended: SessionsEnded,
     ) -> None:
         super().__init__(sessions)
+        self.ended = ended
         self.max_failures = max_failures
         self.throttle = throttle
         self.accounts = Throttle(limit=max_failures)
@@ -94,17 +102,21 @@ class AccountsHandler(Handler):
             async with self.work(anonymous) as uow:
                 await self.accounts.forget(uow.db, account)
                 await self.throttle.refund(uow.db, client)
-                token, row = await accounts.start_session(uow.db, user=user, client_addr=client_addr, replaces=replaces)
+                rotated = await accounts.revoke_session(uow.db, replaces) if replaces else None
+                token, row = await accounts.start_session(uow.db, user=user, client_addr=client_addr)
                 signed_in = Actor(str(user.id), user.role.value, client_addr)
                 uow.audit("login", object_type="user", object_id=user.id, actor=signed_in)
+            if rotated is not None:
+                await self.ended.ended([rotated])
         return SignedIn(token=token, csrf_token=row.csrf_token, user=user)
 
     async def logout(self, actor: Actor, token: str | None) -> None:
         """Revoke the session server-side."""
         async with self.work(actor) as uow:
-            if token:
-                await accounts.revoke_session(uow.db, token)
+            revoked = await accounts.revoke_session(uow.db, token) if token else None
             uow.audit("logout")
+        if revoked is not None:
+            await self.ended.ended([revoked])
 
     async def list_users(self, actor: Actor) -> Sequence[User]:
         """All staff accounts (audited)."""

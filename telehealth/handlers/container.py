@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telehealth.handlers.accounts import AccountsHandler, SessionsHandler
-from telehealth.handlers.common import SessionSource
+from telehealth.handlers.common import SessionsEnded, SessionSource
 from telehealth.handlers.grading import GradingHandler
 from telehealth.handlers.health import HealthHandler
 from telehealth.handlers.ice import IceHandler
@@ -50,6 +50,7 @@ class Handlers:
         throttle: Throttle,
         ice: IceSource,
         passwords: PasswordChecker,
+        ended: SessionsEnded,
     ) -> Handlers:
         """Wire the handlers for these settings (the database getters resolve after start-up)."""
         policy = SessionPolicy(
@@ -66,9 +67,10 @@ class Handlers:
                 throttle=throttle,
                 passwords=passwords,
                 gate=gate,
+                ended=ended,
             ),
             patients=PatientsHandler(sessions),
-            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours),
+            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours, ended=ended),
             join=JoinHandler(sessions, throttle=throttle, gate=gate),
             grading=GradingHandler(sessions),
             notes=NotesHandler(sessions),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,11 +105,8 @@ async def start_session(
     user: User | None = None,
     visit: Visit | None = None,
     client_addr: str | None,
-    replaces: str | None = None,
 ) -> tuple[str, AuthSession]:
-    """Create a session (rotating away any previous one) and return its one-time token."""
-    if replaces:
-        await revoke_session(db, replaces)
+    """Create a session and return its one-time token (only its hash is stored)."""
     token = new_token()
     row = AuthSession(
         token_hash=token_hash(token),
@@ -123,20 +120,44 @@ async def start_session(
     return token, row
 
 
-async def revoke_session(db: AsyncSession, token: str) -> None:
-    """Revoke a session by token; unknown tokens are ignored."""
+async def revoke_session(db: AsyncSession, token: str) -> uuid.UUID | None:
+    """Revoke a session by token and return its id; unknown or already revoked tokens give None."""
     row = await db.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
-    if row is not None and row.revoked_at is None:
-        row.revoked_at = utcnow()
+    if row is None or row.revoked_at is not None:
+        return None
+    row.revoked_at = utcnow()
+    return row.id
+
+
+async def revoke_visit_sessions(db: AsyncSession, visit_id: uuid.UUID) -> list[uuid.UUID]:
+    """Revoke every live patient session of a visit (its join link was re-issued or revoked)."""
+    rows = await db.scalars(
+        update(AuthSession)
+        .where(AuthSession.visit_id == visit_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(AuthSession.id)
+    )
+    return list(rows.all())
+
+
+async def session_active(db: AsyncSession, session_id: uuid.UUID, policy: SessionPolicy) -> bool:
+    """Whether a session (by id) is still live: the check a resuming socket passes, like a request."""
+    row = await db.get(AuthSession, session_id)
+    return row is not None and (await resolve_row(db, row, policy, touch=False)) is not None
 
 
 async def resolve_session(
     db: AsyncSession, token: str, policy: SessionPolicy, *, touch: bool = True
 ) -> Principal | None:
     """The principal for a live session token, or None when unknown, revoked or timed out."""
-    now = utcnow()
     row = await db.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
-    if row is None or row.revoked_at is not None:
+    return None if row is None else await resolve_row(db, row, policy, touch=touch)
+
+
+async def resolve_row(db: AsyncSession, row: AuthSession, policy: SessionPolicy, *, touch: bool) -> Principal | None:
+    """The principal of a session row, or None when revoked, timed out or its user or link is gone."""
+    now = utcnow()
+    if row.revoked_at is not None:
         return None
     if now - row.last_seen_at > policy.idle or now - row.created_at > policy.absolute:
         row.revoked_at = now
