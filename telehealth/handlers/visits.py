@@ -42,8 +42,11 @@ def day_window(day: date | None, tz_offset_minutes: int, *, whole_history: bool)
         return _ALL_TIME
     offset = timedelta(minutes=tz_offset_minutes)
     local_day = day or (datetime.now(UTC) - offset).date()
-    start = datetime.combine(local_day, time(0), tzinfo=UTC) + offset
-    return start, start + timedelta(days=1)
+    try:
+        start = datetime.combine(local_day, time(0), tzinfo=UTC) + offset
+        return start, start + timedelta(days=1)
+    except OverflowError:
+        raise InvalidInput("day is out of range", details=[{"field": "day", "message": "out of range"}]) from None
 
 
 class VisitsHandler(Handler):

@@ -48,6 +48,10 @@ async def fhir_export(request: web.Request) -> web.Response:
 async def zip_export(request: web.Request) -> web.StreamResponse:
     """Stream the ZIP of originals (audited before the first byte is sent)."""
     vid = path_uuid(request, "visit_id")
+    headers = {"Content-Type": "application/zip", "Content-Disposition": f'attachment; filename="visit-{vid}.zip"'}
+    if request.method == "HEAD":
+        # Only the headers: no archive is built, sent or audited as an export.
+        return web.Response(headers=headers)
     store = request.app[MEDIA_STORE]
     async with request.app[SESSIONMAKER]() as db, db.begin():
         visit, patient, _ = await review.visit_header(db, vid)
@@ -63,12 +67,7 @@ async def zip_export(request: web.Request) -> web.StreamResponse:
             detail={"files": len(entries)},
         )
     manifest = export.zip_manifest(visit, patient, entries)
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="visit-{vid}.zip"',
-        }
-    )
+    resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
     async with contextlib.aclosing(export.stream_zip(files, manifest)) as chunks:
         async for chunk in chunks:

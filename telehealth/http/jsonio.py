@@ -41,6 +41,8 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise MalformedJson("request body is not valid JSON") from exc
     except RecursionError:  # a small body can nest deeper than the parser's recursion limit
         raise MalformedJson("request body is nested too deeply") from None
+    if _has_nul(data):
+        raise InvalidInput("text may not contain NUL characters")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -49,10 +51,24 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 def parse_query(request: web.Request, model: type[M]) -> M:
     """Validate query parameters against a model."""
+    query = dict(request.query)
+    if _has_nul(query):
+        raise InvalidInput("query parameters may not contain NUL characters")
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(query)
     except ValidationError as exc:
         raise InvalidInput("invalid query parameters", details=field_errors(exc)) from exc
+
+
+def _has_nul(data: Any) -> bool:
+    """Whether any string (or key) holds U+0000: PostgreSQL cannot store it, and no name needs it."""
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_nul(v) for v in data)
+    return False
 
 
 def ok(data: BaseModel | dict[str, Any] | list[Any], status: int = 200) -> web.Response:
