@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from telehealth.app import create_app
 from telehealth.demo import DemoInfo, ensure_demo
@@ -44,6 +45,24 @@ async def _demo_info(settings: Settings) -> DemoInfo:
         await engine.dispose()
 
 
+# Everything the server writes (database, media, keys, logs in var/) is for its own user only.
+PRIVATE_UMASK = 0o077
+
+
+def _private_files(settings: Settings) -> None:
+    """var/ and the media store 0700, the SQLite files and the secret key 0600, also when they already exist."""
+    for directory in (settings.var_dir, settings.media_dir):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    files = [settings.var_dir / "secret_key"]
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        files += [Path(url.database + suffix) for suffix in ("", "-wal", "-shm")]
+    for path in files:
+        if path.exists():
+            path.chmod(0o600)
+
+
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
@@ -52,7 +71,17 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         ctx = ssl_context(*ensure_self_signed(settings.var_dir / "tls"))
     elif args.tls_cert:
         ctx = ssl_context(Path(args.tls_cert), Path(args.tls_key))
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    _private_files(settings)
+    # keepalive_timeout also bounds how long a new connection may take to send its first request's
+    # headers (aiohttp arms it at connect), so a slowloris client is dropped after this many seconds.
+    runner = web.AppRunner(
+        create_app(settings),
+        access_log=None,
+        keepalive_timeout=settings.read_timeout_seconds,
+        max_line_size=8190,
+        max_field_size=8190,
+        max_headers=64,
+    )
     await runner.setup()
     # Thousands of sockets make full GC passes take ~100 ms; freeze start-up objects (bench/SIGNALING_RESULTS.md).
     tune_gc_for_latency()
@@ -109,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `telehealth` command."""
     args = build_parser().parse_args(argv)
+    os.umask(PRIVATE_UMASK)  # before settings: they may create var/ and the secret key
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings.var_dir.mkdir(parents=True, exist_ok=True)

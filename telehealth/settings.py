@@ -78,6 +78,8 @@ class Settings:
     # Argon2 threads (64 MiB each while checking) and anonymous requests (sign-in, join) at work at once.
     password_threads: int = 2
     anonymous_concurrency: int = 8
+    # A request's headers (from connect or the previous answer) and a JSON body must arrive within this.
+    read_timeout_seconds: int = 15
     max_upload_bytes: int = 200 * 1024 * 1024
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -94,6 +96,8 @@ class Settings:
             raise ValueError("TELEHEALTH_PORT must be a TCP port (1-65535)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.read_timeout_seconds <= 0:
+            raise ValueError("TELEHEALTH_READ_TIMEOUT_SECONDS must be positive")
         if self.password_threads <= 0 or self.anonymous_concurrency <= 0:
             raise ValueError("TELEHEALTH_PASSWORD_THREADS and TELEHEALTH_ANONYMOUS_CONCURRENCY must be positive")
         if self.turn_ttl_seconds <= 0:
@@ -130,4 +134,5 @@ class Settings:
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
             password_threads=_int(env, "TELEHEALTH_PASSWORD_THREADS", 2),
             anonymous_concurrency=_int(env, "TELEHEALTH_ANONYMOUS_CONCURRENCY", 8),
+            read_timeout_seconds=_int(env, "TELEHEALTH_READ_TIMEOUT_SECONDS", 15),
         )

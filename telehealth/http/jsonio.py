@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from telehealth.keys import SETTINGS
 from telehealth.records.errors import InvalidInput, TooLarge
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,7 +34,12 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read and validate a JSON body; 400 with field errors when it does not fit."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise TooLarge("request body too large")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    try:
+        # A client trickling its body (slowloris) is cut off instead of holding a handler forever.
+        async with asyncio.timeout(request.app[SETTINGS].read_timeout_seconds):
+            raw = await _read_up_to(request, MAX_JSON_BYTES + 1)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(reason="request body not received in time") from None
     if len(raw) > MAX_JSON_BYTES:
         raise TooLarge("request body too large")
     try:
@@ -47,6 +54,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput("invalid fields", details=field_errors(exc)) from exc
+
+
+async def _read_up_to(request: web.Request, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes; one read() returns only what has arrived so far."""
+    raw = bytearray()
+    while len(raw) < limit and (chunk := await request.content.read(limit - len(raw))):
+        raw += chunk
+    return bytes(raw)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
