@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from aiohttp import web
@@ -85,7 +86,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     await runner.setup()
     # Thousands of sockets make full GC passes take ~100 ms; freeze start-up objects (bench/SIGNALING_RESULTS.md).
     tune_gc_for_latency()
-    site = web.TCPSite(runner, host, port, ssl_context=ctx, shutdown_timeout=5)
+    # Half the shutdown budget for requests in flight; the rest for sockets, peers, Redis and the database.
+    budget = settings.shutdown_timeout_seconds
+    site = web.TCPSite(runner, host, port, ssl_context=ctx, shutdown_timeout=budget / 2)
     await site.start()
     scheme = "https" if ctx else "http"
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
@@ -98,7 +101,24 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    _exit_after(budget + 1.0)
+    try:
+        async with asyncio.timeout(budget):
+            await runner.cleanup()
+    except TimeoutError:
+        logging.getLogger(__name__).error("shutdown did not finish within %d s; exiting anyway", budget)
+
+
+def _exit_after(seconds: float) -> None:
+    """Last resort for a shutdown stuck outside the event loop's reach (a hung thread or cancellation)."""
+
+    def hard_exit() -> None:
+        logging.getLogger(__name__).error("shutdown still running after %.0f s; exiting hard", seconds)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
 async def _users_add(args: argparse.Namespace, settings: Settings) -> None:

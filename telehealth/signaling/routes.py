@@ -36,7 +36,7 @@ _SHUTDOWN_FLUSH = 5.0
 def make_broker(settings: SignalingSettings) -> Broker:
     """Redis pub/sub when a Redis URL is configured, otherwise in-process."""
     if settings.redis_url:
-        return RedisBroker(settings.redis_url, settings.node_id)
+        return RedisBroker(settings.redis_url, settings.node_id, pool_size=settings.redis_pool_size)
     return InProcessBroker(settings.node_id)
 
 
