@@ -6,10 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 
+from telehealth.app import create_app
+from telehealth.settings import Settings
 from telehealth.signaling.outbox import CloseCode
-from tests.conftest import login
+from tests.conftest import IN_CI, Staff, login, with_settings
+from tests.test_signaling_app import REDIS_URL, _redis_reachable
 
 
 async def _visit_with_patient(client: TestClient[Any, Any]) -> tuple[str, str]:
@@ -97,3 +101,20 @@ async def test_signing_out_closes_the_clinicians_call_and_lobby_sockets(client: 
         assert await _closed_with(call) == CloseCode.SESSION_ENDED
         assert await _closed_with(lobby) == CloseCode.SESSION_ENDED
     assert await _resume_refused(client, visit_id, joined["resume_token"])
+
+
+async def test_a_link_reissued_on_another_process_closes_the_patients_socket_via_redis(
+    aiohttp_client: Any, settings: Settings, staff: Staff
+) -> None:
+    if not await _redis_reachable():
+        if IN_CI:
+            pytest.fail("Redis is required in CI")
+        pytest.skip("Redis not reachable on 127.0.0.1:6379")
+    shared = with_settings(settings, redis_url=REDIS_URL)
+    first = await aiohttp_client(create_app(shared))
+    second = await aiohttp_client(create_app(shared))
+    visit_id, bearer = await _visit_with_patient(second)
+    async with first.ws_connect(f"/ws/visit/{visit_id}") as ws:
+        await _joined(ws, token=bearer)
+        assert (await second.post(f"/api/visits/{visit_id}/join-link")).status == 201
+        assert await _closed_with(ws) == CloseCode.SESSION_ENDED
