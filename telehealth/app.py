@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -13,6 +13,7 @@ from telehealth.handlers.analysis import analysis_context
 from telehealth.handlers.capture.context import capture_context
 from telehealth.handlers.capture.events import NoCaptureListener
 from telehealth.handlers.container import Handlers
+from telehealth.handlers.passwords import PasswordChecker
 from telehealth.handlers.throttle import Throttle
 from telehealth.http import (
     api_admin,
@@ -42,6 +43,7 @@ from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
 from telehealth.signaling import CAPTURE_FEED_KEY, SignalingSettings, setup_signaling
 from telehealth.signaling import routes as signaling_routes
+from telehealth.signaling.revocation import SessionWatch
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONMAKER] = make_sessionmaker(engine)
     yield
     await engine.dispose()
+
+
+def _password_threads(checker: PasswordChecker) -> Callable[[web.Application], AsyncIterator[None]]:
+    """One cleanup_ctx entry for argon2's own threads: stopped at shutdown without waiting for a queue."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        checker.close()
+
+    return context
 
 
 def _check_access_rules(app: web.Application) -> None:
@@ -80,9 +92,9 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
     )
 
 
-def _signaling(app: web.Application, handlers: Handlers, settings: SignalingSettings) -> None:
+def _signaling(app: web.Application, handlers: Handlers, settings: SignalingSettings, watch: SessionWatch) -> None:
     """Visit and lobby sockets; they authenticate in-band (first message), so HTTP lets anyone in."""
-    setup_signaling(app, handlers.signaling, settings)
+    setup_signaling(app, handlers.signaling, settings, watch=watch)
     # Capture changes are pushed to the clinicians' visit sockets: the panel does not poll.
     app[CAPTURE_LISTENER] = app[CAPTURE_FEED_KEY]
     for handler in (signaling_routes.visit_socket, signaling_routes.lobby_socket):
@@ -104,17 +116,23 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     signaling = signaling_settings(settings)
+    passwords = PasswordChecker(settings.password_threads)
+    watch = SessionWatch()
     handlers = Handlers.build(
         settings,
         sessions=lambda: app[SESSIONMAKER],
         engine=lambda: app[ENGINE],
         throttle=Throttle(limit=settings.login_max_failures),
         ice=signaling,
+        passwords=passwords,
+        ended=watch,
     )
+    watch.check = handlers.signaling
     app[HANDLERS] = handlers
     app[MEDIA_STORE] = FileMediaStore(settings.media_dir)
     app[CAPTURE_LISTENER] = NoCaptureListener()  # replaced by whoever pushes capture changes
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_password_threads(passwords))
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
     app.cleanup_ctx.append(capture_context)
     # After capture: measuring stops before the peers close; it listens to the stills they store.
@@ -125,7 +143,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_routes(module.routes)
     app.router.add_routes(api_ice.routes)
     app.router.add_routes(api_metrics.routes)
-    _signaling(app, handlers, signaling)
+    _signaling(app, handlers, signaling, watch)
     app.router.add_static("/static/", settings.web_dir / "static", follow_symlinks=False)
     _check_access_rules(app)
     return app

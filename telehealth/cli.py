@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from telehealth import maintenance
 from telehealth.app import create_app
@@ -45,6 +48,24 @@ async def _demo_info(settings: Settings) -> DemoInfo:
         await engine.dispose()
 
 
+# Everything the server writes (database, media, keys, logs in var/) is for its own user only.
+PRIVATE_UMASK = 0o077
+
+
+def _private_files(settings: Settings) -> None:
+    """var/ and the media store 0700, the SQLite files and the secret key 0600, also when they already exist."""
+    for directory in (settings.var_dir, settings.media_dir):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    files = [settings.var_dir / "secret_key"]
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        files += [Path(url.database + suffix) for suffix in ("", "-wal", "-shm")]
+    for path in files:
+        if path.exists():
+            path.chmod(0o600)
+
+
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
@@ -53,11 +74,23 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         ctx = ssl_context(*ensure_self_signed(settings.var_dir / "tls"))
     elif args.tls_cert:
         ctx = ssl_context(Path(args.tls_cert), Path(args.tls_key))
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    _private_files(settings)
+    # keepalive_timeout also bounds how long a new connection may take to send its first request's
+    # headers (aiohttp arms it at connect), so a slowloris client is dropped after this many seconds.
+    runner = web.AppRunner(
+        create_app(settings),
+        access_log=None,
+        keepalive_timeout=settings.read_timeout_seconds,
+        max_line_size=8190,
+        max_field_size=8190,
+        max_headers=64,
+    )
     await runner.setup()
     # Thousands of sockets make full GC passes take ~100 ms; freeze start-up objects (bench/SIGNALING_RESULTS.md).
     tune_gc_for_latency()
-    site = web.TCPSite(runner, host, port, ssl_context=ctx, shutdown_timeout=5)
+    # Half the shutdown budget for requests in flight; the rest for sockets, peers, Redis and the database.
+    budget = settings.shutdown_timeout_seconds
+    site = web.TCPSite(runner, host, port, ssl_context=ctx, shutdown_timeout=budget / 2)
     await site.start()
     scheme = "https" if ctx else "http"
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
@@ -70,7 +103,24 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    _exit_after(budget + 1.0)
+    try:
+        async with asyncio.timeout(budget):
+            await runner.cleanup()
+    except TimeoutError:
+        logging.getLogger(__name__).error("shutdown did not finish within %d s; exiting anyway", budget)
+
+
+def _exit_after(seconds: float) -> None:
+    """Last resort for a shutdown stuck outside the event loop's reach (a hung thread or cancellation)."""
+
+    def hard_exit() -> None:
+        logging.getLogger(__name__).error("shutdown still running after %.0f s; exiting hard", seconds)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
 async def _users_add(args: argparse.Namespace, settings: Settings) -> None:
@@ -111,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `telehealth` command."""
     args = build_parser().parse_args(argv)
+    os.umask(PRIVATE_UMASK)  # before settings: they may create var/ and the secret key
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
     settings.var_dir.mkdir(parents=True, exist_ok=True)

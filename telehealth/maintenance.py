@@ -7,13 +7,17 @@ import asyncio
 import getpass
 import os
 import sys
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth.handlers.accounts import AccountsHandler
 from telehealth.handlers.erasure import confirm_erasure, request_erasure
+from telehealth.handlers.passwords import AdmissionGate, PasswordChecker
+from telehealth.handlers.throttle import Throttle
 from telehealth.records import audit
-from telehealth.records.accounts import authenticate
 from telehealth.records.backup import BackupError, backup, restore, verify
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.errors import DomainError
@@ -84,9 +88,29 @@ async def _admin(settings: Settings, sessionmaker: async_sessionmaker[AsyncSessi
     password = os.environ.get("TELEHEALTH_ADMIN_PASSWORD", "")
     if not password:
         password = await asyncio.to_thread(getpass.getpass, "Password: ")
-    async with sessionmaker() as db, db.begin():
-        user = await authenticate(db, username, password, max_failures=settings.login_max_failures)
+    # The web's own sign-in rule (throttle, lock, audit), so the command line is no way around it.
+    passwords = PasswordChecker(1)
+    try:
+        accounts = AccountsHandler(
+            lambda: sessionmaker,
+            max_failures=settings.login_max_failures,
+            throttle=Throttle(limit=settings.login_max_failures),
+            passwords=passwords,
+            gate=AdmissionGate(1),
+            ended=_NoSockets(),
+        )
+        signed_in = await accounts.login(username, password, client_addr="cli", replaces=None)
+    finally:
+        passwords.close()
+    user = signed_in.user
     return audit.Actor(str(user.id), user.role.value, "cli")
+
+
+class _NoSockets:
+    """The command line holds no sockets whose sessions could end."""
+
+    async def ended(self, session_ids: Sequence[uuid.UUID]) -> None:
+        """Nothing to close."""
 
 
 async def _erase(settings: Settings, args: argparse.Namespace) -> int:

@@ -92,6 +92,13 @@ class Settings:
     join_link_hours: int = 24
     secure_cookies: bool = False
     login_max_failures: int = 5
+    # Argon2 threads (64 MiB each while checking) and anonymous requests (sign-in, join) at work at once.
+    password_threads: int = 2
+    anonymous_concurrency: int = 8
+    # A request's headers (from connect or the previous answer) and a JSON body must arrive within this.
+    read_timeout_seconds: int = 15
+    # SIGTERM ends the process within this, whatever Redis, sockets and peers do (rolling restarts).
+    shutdown_timeout_seconds: int = 10
     max_upload_bytes: int = 200 * 1024 * 1024
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -120,6 +127,12 @@ class Settings:
             raise ValueError("TELEHEALTH_PORT must be a TCP port (1-65535)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.shutdown_timeout_seconds < 2:
+            raise ValueError("TELEHEALTH_SHUTDOWN_TIMEOUT_SECONDS must be at least 2")
+        if self.read_timeout_seconds <= 0:
+            raise ValueError("TELEHEALTH_READ_TIMEOUT_SECONDS must be positive")
+        if self.password_threads <= 0 or self.anonymous_concurrency <= 0:
+            raise ValueError("TELEHEALTH_PASSWORD_THREADS and TELEHEALTH_ANONYMOUS_CONCURRENCY must be positive")
         if self.turn_ttl_seconds <= 0:
             raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
         if self.device_copy_timeout_seconds <= 0:
@@ -168,4 +181,8 @@ class Settings:
             log_format=env.get("TELEHEALTH_LOG_FORMAT", "text").strip().lower() or "text",
             metrics_allow=urls("TELEHEALTH_METRICS_ALLOW") or ("127.0.0.1/32", "::1/128"),
             metrics_token=_secret(env, "TELEHEALTH_METRICS_TOKEN"),
+            password_threads=_int(env, "TELEHEALTH_PASSWORD_THREADS", 2),
+            anonymous_concurrency=_int(env, "TELEHEALTH_ANONYMOUS_CONCURRENCY", 8),
+            read_timeout_seconds=_int(env, "TELEHEALTH_READ_TIMEOUT_SECONDS", 15),
+            shutdown_timeout_seconds=_int(env, "TELEHEALTH_SHUTDOWN_TIMEOUT_SECONDS", 10),
         )

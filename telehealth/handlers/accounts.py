@@ -6,13 +6,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from telehealth.handlers.common import ANONYMOUS, Handler, SessionSource
+from telehealth.handlers.common import ANONYMOUS, Handler, SessionsEnded, SessionSource
+from telehealth.handlers.passwords import DUMMY_HASH, AdmissionGate, PasswordChecker
 from telehealth.handlers.throttle import Throttle
 from telehealth.handlers.uow import Actor, Event, bookkeeping, record_refusal
 from telehealth.records import accounts, audit
 from telehealth.records.accounts import Principal, SessionPolicy
-from telehealth.records.errors import DomainError, NotAuthenticated, Throttled
+from telehealth.records.errors import NotAuthenticated, Throttled
 from telehealth.records.models import AuditEvent, Role, User
+
+INVALID_LOGIN = "invalid username or password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,12 @@ class SessionsHandler(Handler):
         async with bookkeeping(self.sessionmaker) as db:
             return await accounts.resolve_session(db, token, self.policy)
 
+    async def active(self, session_id: uuid.UUID) -> bool:
+        """Whether a session (by id) is live; a call's socket may outlive the idle timeout, not a revocation."""
+        lifetime = SessionPolicy(idle=self.policy.absolute, absolute=self.policy.absolute)
+        async with bookkeeping(self.sessionmaker) as db:
+            return await accounts.session_active(db, session_id, lifetime)
+
     async def refuse(self, actor: Actor, route: str, reason: str) -> None:
         """Audit a refused request (wrong role, foreign origin, missing CSRF token)."""
         event = Event("access_denied", "route", route[:64], detail={"reason": reason}, outcome="denied")
@@ -45,51 +54,69 @@ class SessionsHandler(Handler):
 class AccountsHandler(Handler):
     """The rules of signing in and of sessions; the only caller of the password check.
 
-    Sign-in attempts are counted per client address in ``throttle`` and per account in the
-    database. Both go through :meth:`login` only, so making the count atomic across processes, or
-    moving argon2 onto its own bounded executor, changes this class and nothing that calls it.
+    Each attempt is counted in the database per client address and per account name *before* the
+    password is checked, atomically, so a burst (from one process or several) checks at most the
+    allowed number. Argon2 runs on its own small executor while no database connection is held,
+    and at most ``gate.limit`` anonymous requests are at work at once; the rest are refused at once.
     """
 
-    def __init__(self, sessions: SessionSource, *, max_failures: int, throttle: Throttle) -> None:
+    def __init__(
+        self,
+        sessions: SessionSource,
+        *,
+        max_failures: int,
+        throttle: Throttle,
+        passwords: PasswordChecker,
+        gate: AdmissionGate,
+        ended: SessionsEnded,
+    ) -> None:
         super().__init__(sessions)
+        self.ended = ended
         self.max_failures = max_failures
         self.throttle = throttle
+        self.accounts = Throttle(limit=max_failures)
+        self.passwords = passwords
+        self.gate = gate
 
     async def login(self, username: str, password: str, *, client_addr: str | None, replaces: str | None) -> SignedIn:
         """Check credentials (throttled per client and per account) and start a rotated session."""
         anonymous = Actor(None, ANONYMOUS, client_addr)
         attempted = username.strip().lower()[:64]
-        client_key = f"login:{client_addr}"
-        if wait := self.throttle.retry_after(client_key):
-            await record_refusal(self.sessionmaker, anonymous, _login_refused(attempted, "throttled"))
-            raise Throttled("too many failed attempts; try again later", retry_after=wait)
-        failure: DomainError | None = None
-        async with self.work(anonymous) as uow:
-            try:
-                user = await accounts.authenticate(uow.db, username, password, max_failures=self.max_failures)
-            except DomainError as exc:
-                if isinstance(exc, NotAuthenticated):
-                    self.throttle.failure(client_key)
-                # Audited in this unit, not as a separate refusal: the account's failure count and
-                # lock commit together with the event that explains them.
-                event = _login_refused(attempted, "throttled" if isinstance(exc, Throttled) else "failed")
-                uow.audit(event.action, object_type=event.object_type, object_id=event.object_id, outcome=event.outcome)
-                failure = exc
-            else:
-                self.throttle.success(client_key)
-                token, row = await accounts.start_session(uow.db, user=user, client_addr=client_addr, replaces=replaces)
+        with self.gate.admit():
+            async with bookkeeping(self.sessionmaker) as db:
+                client = await self.throttle.reserve(db, f"login-ip:{client_addr}")
+                account = await self.accounts.reserve(db, f"login:{attempted}") if client.granted else client
+                user = await accounts.find_user(db, attempted) if account.granted else None
+            if not client.granted:
+                await record_refusal(self.sessionmaker, anonymous, _login_refused(attempted, "throttled"))
+                raise Throttled("too many failed attempts; try again later", retry_after=client.retry_after)
+            if not account.granted:
+                # The same answer as a wrong password: a lock must not tell that the account exists.
+                await record_refusal(self.sessionmaker, anonymous, _login_refused(attempted, "locked"))
+                raise NotAuthenticated(INVALID_LOGIN)
+            # Unknown names are checked against a dummy hash so they take as long as real ones.
+            valid = await self.passwords.verify(user.password_hash if user else DUMMY_HASH, password)
+            if user is None or user.disabled or not valid:
+                await record_refusal(self.sessionmaker, anonymous, _login_refused(attempted, "failed"))
+                raise NotAuthenticated(INVALID_LOGIN)
+            async with self.work(anonymous) as uow:
+                await self.accounts.forget(uow.db, account)
+                await self.throttle.refund(uow.db, client)
+                rotated = await accounts.revoke_session(uow.db, replaces) if replaces else None
+                token, row = await accounts.start_session(uow.db, user=user, client_addr=client_addr)
                 signed_in = Actor(str(user.id), user.role.value, client_addr)
                 uow.audit("login", object_type="user", object_id=user.id, actor=signed_in)
-        if failure is not None:
-            raise failure
+            if rotated is not None:
+                await self.ended.ended([rotated])
         return SignedIn(token=token, csrf_token=row.csrf_token, user=user)
 
     async def logout(self, actor: Actor, token: str | None) -> None:
         """Revoke the session server-side."""
         async with self.work(actor) as uow:
-            if token:
-                await accounts.revoke_session(uow.db, token)
+            revoked = await accounts.revoke_session(uow.db, token) if token else None
             uow.audit("logout")
+        if revoked is not None:
+            await self.ended.ended([revoked])
 
     async def list_users(self, actor: Actor) -> Sequence[User]:
         """All staff accounts (audited)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -13,6 +14,14 @@ from telehealth.handlers.uow import Actor, UnitOfWork
 SessionSource = Callable[[], async_sessionmaker[AsyncSession]]
 
 ANONYMOUS: Final = "anonymous"
+
+
+class SessionsEnded(Protocol):
+    """Told after a commit revoked sessions, so their open sockets close (signaling's session watch)."""
+
+    async def ended(self, session_ids: Sequence[uuid.UUID]) -> None:
+        """These sessions were revoked."""
+        ...
 
 
 class Handler:

@@ -9,13 +9,14 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telehealth.handlers.accounts import AccountsHandler, SessionsHandler
-from telehealth.handlers.common import SessionSource
+from telehealth.handlers.common import SessionsEnded, SessionSource
 from telehealth.handlers.grading import GradingHandler
 from telehealth.handlers.health import HealthHandler
 from telehealth.handlers.ice import IceHandler
 from telehealth.handlers.join import JoinHandler
 from telehealth.handlers.monitoring import MonitoringHandler
 from telehealth.handlers.notes import NotesHandler
+from telehealth.handlers.passwords import AdmissionGate, PasswordChecker
 from telehealth.handlers.patients import PatientsHandler
 from telehealth.handlers.signaling_gateway import RecordsGateway
 from telehealth.handlers.throttle import Throttle
@@ -50,18 +51,29 @@ class Handlers:
         engine: Callable[[], AsyncEngine],
         throttle: Throttle,
         ice: IceSource,
+        passwords: PasswordChecker,
+        ended: SessionsEnded,
     ) -> Handlers:
         """Wire the handlers for these settings (the database getters resolve after start-up)."""
         policy = SessionPolicy(
             idle=timedelta(seconds=settings.session_idle_seconds),
             absolute=timedelta(seconds=settings.session_absolute_seconds),
         )
+        # One cap for all anonymous work (sign-in and join): a flood of either cannot starve the other's pool.
+        gate = AdmissionGate(settings.anonymous_concurrency)
         return cls(
             sessions=SessionsHandler(sessions, policy=policy),
-            accounts=AccountsHandler(sessions, max_failures=settings.login_max_failures, throttle=throttle),
+            accounts=AccountsHandler(
+                sessions,
+                max_failures=settings.login_max_failures,
+                throttle=throttle,
+                passwords=passwords,
+                gate=gate,
+                ended=ended,
+            ),
             patients=PatientsHandler(sessions),
-            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours),
-            join=JoinHandler(sessions, throttle=throttle),
+            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours, ended=ended),
+            join=JoinHandler(sessions, throttle=throttle, gate=gate),
             grading=GradingHandler(sessions),
             notes=NotesHandler(sessions),
             ice=IceHandler(ice),

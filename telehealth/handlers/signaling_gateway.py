@@ -50,6 +50,7 @@ class RecordsGateway:
             visit_id=visit_id,
             user_id=str(p.user_id),
             lobby_id=str(visit.clinician_id),
+            session_id=str(p.session_id),
         )
 
     async def authenticate_patient(self, join_token: str) -> Identity | None:
@@ -73,6 +74,7 @@ class RecordsGateway:
             display_name=f"{visit.patient.given_name} {visit.patient.family_name}"[:120],
             visit_id=str(visit.id),
             lobby_id=str(visit.clinician_id),
+            session_id=str(p.session_id),
         )
 
     async def set_visit_state(self, visit_id: str, state: VisitStateName) -> None:
@@ -101,6 +103,16 @@ class RecordsGateway:
                 uow.discard()
                 return
             uow.audit(f"visit_{state}", object_type="visit", object_id=vid, patient_id=visit.patient_id)
+
+    async def session_active(self, session_id: str) -> bool:
+        """The session behind a resuming socket is still live (the same rule as for a request)."""
+        sid = _uuid(session_id)
+        return sid is not None and await self.sessions.active(sid)
+
+    async def session_of(self, session_token: str) -> str | None:
+        """The id of a live session token (a lobby socket's), or None."""
+        p = await self.sessions.resolve(session_token)
+        return None if p is None else str(p.session_id)
 
     async def clinician_for_lobby(self, session_token: str) -> str | None:
         """Clinicians and admins watch the lobby of the visits assigned to them."""

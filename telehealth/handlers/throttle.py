@@ -1,37 +1,36 @@
-"""In-memory, bounded attempt counter per key (client address or join link)."""
+"""Attempt limits for sign-in and join links, counted in the database before each check."""
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telehealth.records import throttles
+from telehealth.records.throttles import Reservation
+
+PRUNE_EVERY_SECONDS = 600.0
 
 
 class Throttle:
-    """Counts failures per key; after `limit` failures a key waits with exponential back-off."""
+    """``limit`` attempts per key, then exponential back-off; shared by every process through the database."""
 
-    def __init__(self, limit: int = 5, max_keys: int = 10_000, max_wait: float = 900.0) -> None:
+    def __init__(self, limit: int = 5) -> None:
         self.limit = limit
-        self.max_keys = max_keys
-        self.max_wait = max_wait
-        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._next_prune = 0.0
 
-    def retry_after(self, key: str, now: float | None = None) -> int:
-        """Seconds the key must still wait (0 when it may try)."""
-        now = time.monotonic() if now is None else now
-        entry = self._entries.get(key)
-        if entry is None:
-            return 0
-        return max(0, int(entry[1] - now + 0.999))
+    async def reserve(self, db: AsyncSession, key: str) -> Reservation:
+        """Count one attempt before it is checked (refused while the key is locked)."""
+        if (now := time.monotonic()) >= self._next_prune:
+            # Forgiven counters are deleted now and then, so a flood of made-up keys does not pile up.
+            self._next_prune = now + PRUNE_EVERY_SECONDS
+            await throttles.prune(db)
+        return await throttles.reserve(db, key, limit=self.limit)
 
-    def failure(self, key: str, now: float | None = None) -> None:
-        """Record one failed attempt."""
-        now = time.monotonic() if now is None else now
-        count = self._entries.pop(key, (0, 0.0))[0] + 1
-        wait = 0.0 if count < self.limit else min(self.max_wait, 2.0 ** (count - self.limit))
-        self._entries[key] = (count, now + wait)
-        while len(self._entries) > self.max_keys:
-            self._entries.popitem(last=False)
+    async def forget(self, db: AsyncSession, reservation: Reservation) -> None:
+        """The attempt proved the caller knows the secret: forget every failure of this key."""
+        await throttles.clear(db, reservation.key)
 
-    def success(self, key: str) -> None:
-        """Forget the key's failures."""
-        self._entries.pop(key, None)
+    async def refund(self, db: AsyncSession, reservation: Reservation) -> None:
+        """The attempt succeeded: give it back, keeping the key's earlier failures."""
+        await throttles.refund(db, reservation.key, limit=self.limit)

@@ -137,10 +137,11 @@ async def reading(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 @asynccontextmanager
 async def bookkeeping(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A transaction for upkeep that is nobody's action (a session's last-seen time or expiry).
+    """A transaction for upkeep that is nobody's action (a session's last-seen time, an attempt count).
 
     Kept apart from :class:`UnitOfWork` on purpose: auditing every request's session touch would
-    bury the actions in the log. Only the accounts handler's session resolution uses it.
+    bury the actions in the log. Only session resolution and the sign-in and join attempt counters
+    use it; the attempt they count is audited by its own outcome.
     """
     async with sessionmaker() as db, db.begin():
         yield db

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth.handlers.common import Handler, SessionSource
+from telehealth.handlers.common import Handler, SessionsEnded, SessionSource
 from telehealth.handlers.uow import Actor
-from telehealth.records import visits
+from telehealth.records import accounts, visits
 from telehealth.records.errors import InvalidInput, InvalidStateError
 from telehealth.records.models import Role, User, Visit, VisitState
 
@@ -42,16 +42,20 @@ def day_window(day: date | None, tz_offset_minutes: int, *, whole_history: bool)
         return _ALL_TIME
     offset = timedelta(minutes=tz_offset_minutes)
     local_day = day or (datetime.now(UTC) - offset).date()
-    start = datetime.combine(local_day, time(0), tzinfo=UTC) + offset
-    return start, start + timedelta(days=1)
+    try:
+        start = datetime.combine(local_day, time(0), tzinfo=UTC) + offset
+        return start, start + timedelta(days=1)
+    except OverflowError:
+        raise InvalidInput("day is out of range", details=[{"field": "day", "message": "out of range"}]) from None
 
 
 class VisitsHandler(Handler):
     """The rules of scheduling: who may run a visit, which visits may still change."""
 
-    def __init__(self, sessions: SessionSource, *, join_link_hours: int) -> None:
+    def __init__(self, sessions: SessionSource, *, join_link_hours: int, ended: SessionsEnded) -> None:
         super().__init__(sessions)
         self.join_link_hours = join_link_hours
+        self.ended = ended
 
     async def list(
         self,
@@ -145,7 +149,10 @@ class VisitsHandler(Handler):
         async with self.work(actor) as uow:
             visit = await visits.get_visit(uow.db, visit_id)
             token = visits.issue_join_link(visit, valid_hours=self.join_link_hours)
+            # The old link's patient sessions end with it; a revoked link's ones ended already.
+            revoked = await accounts.revoke_visit_sessions(uow.db, visit_id)
             uow.audit("issue_join_link", object_type="visit", object_id=visit_id, patient_id=visit.patient_id)
+        await self.ended.ended(revoked)
         assert visit.join_expires_at is not None
         return JoinLink(token=token, expires_at=visit.join_expires_at)
 
@@ -154,7 +161,9 @@ class VisitsHandler(Handler):
         async with self.work(actor) as uow:
             visit = await visits.get_visit(uow.db, visit_id, with_people=True)
             visits.revoke_join_link(visit)
+            revoked = await accounts.revoke_visit_sessions(uow.db, visit_id)
             uow.audit("revoke_join_link", object_type="visit", object_id=visit_id, patient_id=visit.patient_id)
+        await self.ended.ended(revoked)
         return visit
 
 

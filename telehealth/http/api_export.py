@@ -36,13 +36,12 @@ async def fhir_export(request: web.Request) -> web.Response:
 async def zip_export(request: web.Request) -> web.StreamResponse:
     """Stream the ZIP of originals (audited before the first byte is sent)."""
     vid = path_uuid(request, "visit_id")
+    headers = {"Content-Type": "application/zip", "Content-Disposition": f'attachment; filename="visit-{vid}.zip"'}
+    if request.method == "HEAD":
+        # Only the headers: no archive is built, sent or audited as an export.
+        return web.Response(headers=headers)
     archive = await request.app[EXPORT].zip(actor(request), vid)
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="visit-{vid}.zip"',
-        }
-    )
+    resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
     async with contextlib.aclosing(archive.chunks()) as chunks:
         async for chunk in chunks:

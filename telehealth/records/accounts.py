@@ -6,24 +6,20 @@ import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth.records.errors import Conflict, InvalidInput, NotAuthenticated, RecordNotFound, Throttled
+from telehealth.records.errors import Conflict, InvalidInput, RecordNotFound
 from telehealth.records.models import AuthSession, Role, User, Visit
 from telehealth.records.tokens import new_token, token_hash
 from telehealth.records.types import utcnow
 
 _hasher = PasswordHasher()
-# Hash of a random password: verifying against it for unknown users keeps timing uniform.
-_DUMMY_HASH = _hasher.hash(new_token())
 MIN_PASSWORD = 10
-MAX_LOCK_SECONDS = 15 * 60
 
 
 async def hash_password(password: str) -> str:
@@ -31,14 +27,6 @@ async def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"password must be at least {MIN_PASSWORD} characters")
     return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def verify_password(password_hash: str, password: str) -> bool:
-    """Check a password off the event loop."""
-    try:
-        return await asyncio.to_thread(_hasher.verify, password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 async def create_user(db: AsyncSession, username: str, display_name: str, role: Role, password: str) -> User:
@@ -80,40 +68,9 @@ async def get_user(db: AsyncSession, user_id: uuid.UUID | None) -> User:
     return user
 
 
-FIRST_LOCK_SECONDS = 30
-
-
-def lock_seconds(failures: int, max_failures: int) -> int:
-    """Back-off after too many failures: 30 s, 60 s, 120 s ... capped at 15 minutes."""
-    if failures < max_failures:
-        return 0
-    return int(min(MAX_LOCK_SECONDS, FIRST_LOCK_SECONDS * 2 ** (failures - max_failures)))
-
-
-async def authenticate(
-    db: AsyncSession,
-    username: str,
-    password: str,
-    *,
-    max_failures: int,
-    now: datetime | None = None,
-) -> User:
-    """Return the user for valid credentials; otherwise a generic error (throttled when locked)."""
-    now = now or utcnow()
-    user = await db.scalar(select(User).where(User.username == username.strip().lower()))
-    if user is None:
-        await verify_password(_DUMMY_HASH, password)
-        raise NotAuthenticated("invalid username or password")
-    if user.locked_until is not None and user.locked_until > now:
-        retry = int((user.locked_until - now).total_seconds()) + 1
-        raise Throttled("too many failed attempts; try again later", retry_after=retry)
-    if user.disabled or not await verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        wait = lock_seconds(user.failed_logins, max_failures)
-        user.locked_until = now + timedelta(seconds=wait) if wait else None
-        raise NotAuthenticated("invalid username or password")
-    user.failed_logins = 0
-    user.locked_until = None
+async def find_user(db: AsyncSession, username: str) -> User | None:
+    """The account signing in with this name (names are compared lower-cased), if any."""
+    user: User | None = await db.scalar(select(User).where(User.username == username.strip().lower()))
     return user
 
 
@@ -148,11 +105,8 @@ async def start_session(
     user: User | None = None,
     visit: Visit | None = None,
     client_addr: str | None,
-    replaces: str | None = None,
 ) -> tuple[str, AuthSession]:
-    """Create a session (rotating away any previous one) and return its one-time token."""
-    if replaces:
-        await revoke_session(db, replaces)
+    """Create a session and return its one-time token (only its hash is stored)."""
     token = new_token()
     row = AuthSession(
         token_hash=token_hash(token),
@@ -166,20 +120,44 @@ async def start_session(
     return token, row
 
 
-async def revoke_session(db: AsyncSession, token: str) -> None:
-    """Revoke a session by token; unknown tokens are ignored."""
+async def revoke_session(db: AsyncSession, token: str) -> uuid.UUID | None:
+    """Revoke a session by token and return its id; unknown or already revoked tokens give None."""
     row = await db.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
-    if row is not None and row.revoked_at is None:
-        row.revoked_at = utcnow()
+    if row is None or row.revoked_at is not None:
+        return None
+    row.revoked_at = utcnow()
+    return row.id
+
+
+async def revoke_visit_sessions(db: AsyncSession, visit_id: uuid.UUID) -> list[uuid.UUID]:
+    """Revoke every live patient session of a visit (its join link was re-issued or revoked)."""
+    rows = await db.scalars(
+        update(AuthSession)
+        .where(AuthSession.visit_id == visit_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(AuthSession.id)
+    )
+    return list(rows.all())
+
+
+async def session_active(db: AsyncSession, session_id: uuid.UUID, policy: SessionPolicy) -> bool:
+    """Whether a session (by id) is still live: the check a resuming socket passes, like a request."""
+    row = await db.get(AuthSession, session_id)
+    return row is not None and (await resolve_row(db, row, policy, touch=False)) is not None
 
 
 async def resolve_session(
     db: AsyncSession, token: str, policy: SessionPolicy, *, touch: bool = True
 ) -> Principal | None:
     """The principal for a live session token, or None when unknown, revoked or timed out."""
-    now = utcnow()
     row = await db.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
-    if row is None or row.revoked_at is not None:
+    return None if row is None else await resolve_row(db, row, policy, touch=touch)
+
+
+async def resolve_row(db: AsyncSession, row: AuthSession, policy: SessionPolicy, *, touch: bool) -> Principal | None:
+    """The principal of a session row, or None when revoked, timed out or its user or link is gone."""
+    now = utcnow()
+    if row.revoked_at is not None:
         return None
     if now - row.last_seen_at > policy.idle or now - row.created_at > policy.absolute:
         row.revoked_at = now

@@ -68,6 +68,12 @@ class Throttled(DomainError):
         self.retry_after = retry_after
 
 
+class Busy(Throttled):
+    """Too many anonymous requests at work right now; retry in a moment (answered at once, not queued)."""
+
+    code = "busy"
+
+
 class InvalidInput(DomainError):
     """Semantically wrong input (field-level problems in details)."""
 

@@ -116,9 +116,18 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(256))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AttemptCounter(Base):
+    """Attempts per key (account, client address, join link), reserved before each check."""
+
+    __tablename__ = "attempt_counters"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_attempt_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class AuthSession(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from telehealth.records.errors import Gone, InvalidStateError, RecordNotFound
+from telehealth.records.errors import Gone, InvalidInput, InvalidStateError, RecordNotFound
 from telehealth.records.models import Patient, Visit, VisitState
 from telehealth.records.tokens import new_token, same, token_hash
 from telehealth.records.types import utcnow
@@ -112,9 +112,13 @@ def issue_join_link(visit: Visit, *, valid_hours: int, now: datetime | None = No
     if visit.state in (VisitState.ENDED, VisitState.CANCELLED):
         raise InvalidStateError("the visit is over; no join link can be issued")
     now = now or utcnow()
+    try:
+        expires_at = max(now, visit.scheduled_at) + timedelta(hours=valid_hours)
+    except OverflowError:
+        raise InvalidInput("the visit is too far in the future for a join link") from None
     token = new_token()
     visit.join_token_hash = token_hash(token)
-    visit.join_expires_at = max(now, visit.scheduled_at) + timedelta(hours=valid_hours)
+    visit.join_expires_at = expires_at
     visit.join_revoked_at = None
     return token
 

@@ -32,6 +32,9 @@ class SignalingSettings:
     # Rejected messages tolerated (refilling one per 10 s) before the socket is closed.
     max_strikes: int = 10
     send_queue_size: int = 128
+    # Redis connections per process: the subscriber, the publisher, presence upkeep and reads share
+    # these; callers wait for a free one (up to a few seconds) instead of opening more.
+    redis_pool_size: int = 8
     node_id: str | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -41,5 +44,5 @@ class SignalingSettings:
             raise ValueError("turn_urls need turn_secret: TURN uses time-limited HMAC credentials")
         if self.auth_timeout <= 0 or self.resume_grace <= 0 or self.presence_ttl <= 0:
             raise ValueError("timeouts must be positive")
-        if self.send_queue_size < 1 or self.rate_burst < 1 or self.max_strikes < 1:
+        if self.send_queue_size < 1 or self.rate_burst < 1 or self.max_strikes < 1 or self.redis_pool_size < 3:
             raise ValueError("queue size, burst and strikes must be positive")

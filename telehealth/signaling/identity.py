@@ -45,6 +45,8 @@ class Identity:
     user_id: str | None = None
     # Whose dashboard lobby shows this participant while waiting (clinician or clinic id).
     lobby_id: str | None = None
+    # The server-side session behind this socket: when it ends, the socket closes and resume is refused.
+    session_id: str | None = None
 
     def __post_init__(self) -> None:
         # Ids end up in Redis keys and channel names, so they are validated at the seam.

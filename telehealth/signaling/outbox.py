@@ -22,6 +22,7 @@ class CloseCode(IntEnum):
     SUPERSEDED = 4010  # the same participant connected again elsewhere
     DECLINED = 4011  # a clinician turned the participant away
     ENDED = 4012  # the visit has ended
+    SESSION_ENDED = 4013  # signed out, session revoked, or the join link re-issued or revoked
 
 
 class Outbox(Protocol):

@@ -42,6 +42,7 @@ def issue(secret: bytes, identity: Identity, epoch: int, lifetime: float, now: f
         "v": identity.visit_id,
         "u": identity.user_id,
         "l": identity.lobby_id,
+        "s": identity.session_id,
         "e": epoch,
         "x": int(expires),
     }
@@ -65,6 +66,7 @@ def verify(secret: bytes, token: str, now: float | None = None) -> ResumeClaim |
             visit_id=claims["v"],
             user_id=claims["u"],
             lobby_id=claims["l"],
+            session_id=claims.get("s"),
         )
         return ResumeClaim(identity=identity, epoch=int(claims["e"]))
     except (ValueError, KeyError, TypeError):

@@ -17,6 +17,7 @@ from telehealth.signaling.hub import Hub
 from telehealth.signaling.identity import valid_id
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.redisbroker import RedisBroker
+from telehealth.signaling.revocation import SessionWatch
 from telehealth.signaling.sessions import LobbySession, VisitSession
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ BROKER_KEY = web.AppKey("signaling_broker", Broker)
 HUB_KEY = web.AppKey("signaling_hub", Hub)
 CAPTURE_FEED_KEY = web.AppKey("signaling_capture_feed", CaptureFeed)
 CONNECTIONS_KEY: web.AppKey[set[Connection]] = web.AppKey("signaling_connections")
+WATCH_KEY = web.AppKey("signaling_session_watch", SessionWatch)
 
 # Frames above the codec's limit still get an error frame; far above it aiohttp closes (1009).
 _HARD_FRAME_LIMIT = 1024 * 1024
@@ -36,7 +38,7 @@ _SHUTDOWN_FLUSH = 5.0
 def make_broker(settings: SignalingSettings) -> Broker:
     """Redis pub/sub when a Redis URL is configured, otherwise in-process."""
     if settings.redis_url:
-        return RedisBroker(settings.redis_url, settings.node_id)
+        return RedisBroker(settings.redis_url, settings.node_id, pool_size=settings.redis_pool_size)
     return InProcessBroker(settings.node_id)
 
 
@@ -45,8 +47,10 @@ def setup_signaling(
     gateway: VisitGateway,
     settings: SignalingSettings,
     broker: Broker | None = None,
+    watch: SessionWatch | None = None,
 ) -> None:
     """Add the signaling routes and resources to app; takes ownership of broker if given."""
+    app[WATCH_KEY] = watch if watch is not None else SessionWatch()
     app[SETTINGS_KEY] = settings
     app[GATEWAY_KEY] = gateway
     app[BROKER_KEY] = broker if broker is not None else make_broker(settings)
@@ -71,7 +75,9 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(app[BROKER_KEY], app[GATEWAY_KEY], app[SETTINGS_KEY])
     app[HUB_KEY] = hub
     await hub.start()
+    await app[WATCH_KEY].start(app[BROKER_KEY])
     yield
+    await app[WATCH_KEY].close()
     await hub.close()
 
 
@@ -115,9 +121,9 @@ async def _serve(request: web.Request, scope: str, visit_id: str | None) -> web.
     app[CONNECTIONS_KEY].add(conn)
     try:
         if visit_id is None:
-            await LobbySession(app[HUB_KEY], conn, request).run()
+            await LobbySession(app[HUB_KEY], conn, request, app[WATCH_KEY]).run()
         else:
-            await VisitSession(app[HUB_KEY], conn, request, visit_id).run()
+            await VisitSession(app[HUB_KEY], conn, request, visit_id, app[WATCH_KEY]).run()
     except Exception:
         conn.log.exception("signaling session failed")
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from telehealth.signaling import resumetoken
 from telehealth.signaling.broker import BrokerUnavailable
 from telehealth.signaling.codec import ProtocolError
 from telehealth.signaling.connection import Connection
@@ -25,6 +26,7 @@ from telehealth.signaling.messages import (
 )
 from telehealth.signaling.outbox import CloseCode
 from telehealth.signaling.participant import Slot
+from telehealth.signaling.revocation import SessionWatch
 from telehealth.websecurity import SESSION_COOKIE, same_origin
 
 Command = Callable[[Hub, Slot, Any], Awaitable[None]]
@@ -71,11 +73,14 @@ def refuse(conn: Connection, error: ProtocolError, code: CloseCode) -> None:
 class VisitSession:
     """The life of one visit socket: auth phase, command phase, release in `finally`."""
 
-    def __init__(self, hub: Hub, conn: Connection, request: web.Request, visit_id: str) -> None:
+    def __init__(
+        self, hub: Hub, conn: Connection, request: web.Request, visit_id: str, watch: SessionWatch | None = None
+    ) -> None:
         self.hub = hub
         self.conn = conn
         self.request = request
         self.visit_id = visit_id
+        self.watch = watch or SessionWatch()
 
     async def run(self) -> None:
         """Serve the socket until it closes."""
@@ -86,14 +91,19 @@ class VisitSession:
         if slot is None:
             return
         self.conn.log.info("%s joined as %s (%s)", slot.pid, slot.identity.role, slot.status)
+        self.watch.watch(slot.identity.session_id, self.conn)
         try:
             await self._commands(slot)
         finally:
+            self.watch.unwatch(slot.identity.session_id, self.conn)
             self.hub.detach(slot, self.conn)
 
     async def _authenticate(self, first: Auth | Resume) -> Slot | None:
         try:
             if isinstance(first, Resume):
+                claim = resumetoken.verify(self.hub.settings.resume_secret, first.resume_token)
+                if claim is not None and not await self.watch.active(claim.identity.session_id):
+                    raise ProtocolError(ErrorCode.RESUME_FAILED, "the session has ended; sign in again")
                 return await self.hub.resume(first.resume_token, self.conn, self.visit_id)
             identity = await self._identity(first)
             if identity is None:
@@ -150,10 +160,11 @@ class VisitSession:
 class LobbySession:
     """A clinician dashboard socket: auth by session, then a live feed of waiting patients."""
 
-    def __init__(self, hub: Hub, conn: Connection, request: web.Request) -> None:
+    def __init__(self, hub: Hub, conn: Connection, request: web.Request, watch: SessionWatch | None = None) -> None:
         self.hub = hub
         self.conn = conn
         self.request = request
+        self.watch = watch or SessionWatch()
 
     async def run(self) -> None:
         """Serve the socket until it closes."""
@@ -163,6 +174,8 @@ class LobbySession:
         lobby_id = await self._authenticate(first)
         if lobby_id is None:
             return
+        session_id = await self.watch.session_of(self.request.cookies.get(SESSION_COOKIE, ""))
+        self.watch.watch(session_id, self.conn)
         try:
             await self.hub.lobby.watch(lobby_id, self.conn)
         except BrokerUnavailable:
@@ -175,6 +188,7 @@ class LobbySession:
                 error.ref = message.id
                 self.conn.reject(error)
         finally:
+            self.watch.unwatch(session_id, self.conn)
             await self.hub.lobby.unwatch(lobby_id, self.conn)
 
     async def _authenticate(self, first: Auth | Resume) -> str | None:
