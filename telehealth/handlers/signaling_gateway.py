@@ -68,11 +68,14 @@ class RecordsGateway:
                 return None
             uow.audit("join_visit", object_type="visit", object_id=visit.id, patient_id=visit.patient_id)
         return Identity(
-            participant_id=f"patient-{p.session_id}",
+            # One patient slot per visit: a second tab (or a new session) takes over the first.
+            participant_id=f"patient-{visit.id}",
             role=Role.PATIENT,
             display_name=f"{visit.patient.given_name} {visit.patient.family_name}"[:120],
             visit_id=str(visit.id),
             lobby_id=str(visit.clinician_id),
+            # The call is in progress, so this visit's patient was admitted: no second admission.
+            rejoins_call=visit.state == VisitState.IN_CALL,
         )
 
     async def set_visit_state(self, visit_id: str, state: VisitStateName) -> None:

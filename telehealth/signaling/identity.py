@@ -45,6 +45,9 @@ class Identity:
     user_id: str | None = None
     # Whose dashboard lobby shows this participant while waiting (clinician or clinic id).
     lobby_id: str | None = None
+    # The gateway vouches that this participant was already admitted to the call in progress
+    # (e.g. the patient reloaded the page): no second admission.
+    rejoins_call: bool = False
 
     def __post_init__(self) -> None:
         # Ids end up in Redis keys and channel names, so they are validated at the seam.
