@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telehealth.signaling.turn import TURN_TTL_SECONDS
 
@@ -81,6 +82,8 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl_seconds: int = TURN_TTL_SECONDS
     trusted_origins: tuple[str, ...] = field(default=())
+    # IANA zone the clinic schedules in: "tomorrow 09:00" and the day/week views mean this zone.
+    clinic_tz: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -93,6 +96,11 @@ class Settings:
             raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         if self.turn_ttl_seconds <= 0:
             raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
+        try:
+            ZoneInfo(self.clinic_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = self.clinic_tz
+            raise ValueError(f"TELEHEALTH_CLINIC_TZ must be an IANA zone such as Europe/London, not {zone!r}") from None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,4 +131,5 @@ class Settings:
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
             turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
+            clinic_tz=(env.get("TELEHEALTH_CLINIC_TZ") or "UTC").strip(),
         )

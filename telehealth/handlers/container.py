@@ -58,7 +58,7 @@ class Handlers:
             sessions=SessionsHandler(sessions, policy=policy),
             accounts=AccountsHandler(sessions, max_failures=settings.login_max_failures, throttle=throttle),
             patients=PatientsHandler(sessions),
-            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours),
+            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours, clinic_tz=settings.clinic_tz),
             join=JoinHandler(sessions, throttle=throttle),
             grading=GradingHandler(sessions),
             notes=NotesHandler(sessions),

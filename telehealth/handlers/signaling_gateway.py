@@ -16,7 +16,7 @@ from telehealth.signaling.gateway import SignalingStateError, VisitStateName
 from telehealth.signaling.identity import Identity, Role
 
 _CALL_ROLES: Final = frozenset({"clinician", "admin"})
-_OVER: Final = (VisitState.ENDED, VisitState.CANCELLED)
+_OVER: Final = (VisitState.ENDED, VisitState.CANCELLED, VisitState.NO_SHOW)
 _SYSTEM: Final = Actor(None, "system")
 
 

@@ -77,6 +77,7 @@ class VisitState(enum.StrEnum):
     IN_CALL = "in_call"
     ENDED = "ended"
     CANCELLED = "cancelled"
+    NO_SHOW = "no_show"  # the patient never came
 
 
 class CaptureKind(enum.StrEnum):
