@@ -21,6 +21,7 @@ from telehealth.http import (
     api_ice,
     api_join,
     api_media,
+    api_messages,
     api_patients,
     api_review,
     api_visits,
@@ -30,6 +31,7 @@ from telehealth.http import (
 from telehealth.http.access import ALL_ROLES, access_middleware, access_of, allow
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.keys import ENGINE, HANDLERS, MEDIA_STORE, SESSIONMAKER, SETTINGS
+from telehealth.messaging.service import messages_context
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
@@ -101,7 +103,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
     app.cleanup_ctx.append(capture_context)
-    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture):
+    # After the database too: the sender stops (cancelled and awaited) before the engine closes.
+    app.cleanup_ctx.append(messages_context)
+    for module in (pages, api_auth, api_patients, api_visits, api_messages, api_join, api_admin, api_capture):
         app.router.add_routes(module.routes)
     for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)

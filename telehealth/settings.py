@@ -84,6 +84,15 @@ class Settings:
     trusted_origins: tuple[str, ...] = field(default=())
     # IANA zone the clinic schedules in: "tomorrow 09:00" and the day/week views mean this zone.
     clinic_tz: str = "UTC"
+    # Email to patients (invitations, reminders, running late); no host = no email is sent.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"  # starttls, tls (implicit, usually port 465) or none (local relay)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "telehealth@localhost"
+    reminder_before_minutes: float = 120.0
+    messages_poll_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -96,6 +105,10 @@ class Settings:
             raise ValueError(f"TELEHEALTH_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         if self.turn_ttl_seconds <= 0:
             raise ValueError("TELEHEALTH_TURN_TTL_SECONDS must be positive")
+        if self.smtp_tls not in ("starttls", "tls", "none"):
+            raise ValueError("TELEHEALTH_SMTP_TLS must be starttls, tls or none")
+        if self.reminder_before_minutes <= 0 or self.messages_poll_seconds <= 0:
+            raise ValueError("TELEHEALTH_REMINDER_MINUTES and the message poll interval must be positive")
         try:
             ZoneInfo(self.clinic_tz)
         except (ZoneInfoNotFoundError, ValueError):
@@ -132,4 +145,11 @@ class Settings:
             turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
             clinic_tz=(env.get("TELEHEALTH_CLINIC_TZ") or "UTC").strip(),
+            smtp_host=env.get("TELEHEALTH_SMTP_HOST") or None,
+            smtp_port=_int(env, "TELEHEALTH_SMTP_PORT", 587),
+            smtp_tls=(env.get("TELEHEALTH_SMTP_TLS") or "starttls").strip().lower(),
+            smtp_user=env.get("TELEHEALTH_SMTP_USER") or None,
+            smtp_password=_secret(env, "TELEHEALTH_SMTP_PASSWORD"),
+            mail_from=env.get("TELEHEALTH_MAIL_FROM") or "telehealth@localhost",
+            reminder_before_minutes=_int(env, "TELEHEALTH_REMINDER_MINUTES", 120),
         )

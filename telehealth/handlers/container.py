@@ -14,6 +14,7 @@ from telehealth.handlers.grading import GradingHandler
 from telehealth.handlers.health import HealthHandler
 from telehealth.handlers.ice import IceHandler
 from telehealth.handlers.join import JoinHandler
+from telehealth.handlers.messages import MessagesHandler
 from telehealth.handlers.notes import NotesHandler
 from telehealth.handlers.patients import PatientsHandler
 from telehealth.handlers.signaling_gateway import RecordsGateway
@@ -32,6 +33,7 @@ class Handlers:
     accounts: AccountsHandler
     patients: PatientsHandler
     visits: VisitsHandler
+    messages: MessagesHandler
     join: JoinHandler
     grading: GradingHandler
     notes: NotesHandler
@@ -59,6 +61,13 @@ class Handlers:
             accounts=AccountsHandler(sessions, max_failures=settings.login_max_failures, throttle=throttle),
             patients=PatientsHandler(sessions),
             visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours, clinic_tz=settings.clinic_tz),
+            messages=MessagesHandler(
+                sessions,
+                secret_key=settings.secret_key,
+                clinic_tz=settings.clinic_tz,
+                join_link_hours=settings.join_link_hours,
+                reminder_before=timedelta(minutes=settings.reminder_before_minutes),
+            ),
             join=JoinHandler(sessions, throttle=throttle),
             grading=GradingHandler(sessions),
             notes=NotesHandler(sessions),

@@ -264,3 +264,32 @@ class ErrorOut(BaseModel):
         details: object | None = None
 
     error: Body
+
+
+class InvitationIn(In):
+    # Deliberately loose (the mail server has the last word); no display names, no line breaks.
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+    ]
+
+
+class RunningLateIn(In):
+    minutes: Annotated[int, Field(ge=1, le=180)] = 10
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str
+    channel: str
+    recipient: str
+    due_at: datetime
+    sent_at: datetime | None
+    outcome: str
+    error: str | None
+    created_at: datetime
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]
