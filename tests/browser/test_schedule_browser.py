@@ -84,6 +84,28 @@ async def test_clinician_schedules_a_visit_for_tomorrow_sends_the_link_and_the_p
     join_url = await row.locator("input.join-link").input_value()
     assert join_url != first_url
 
+    # Email the invitation from the row: a bad address gets plain words, a good one is recorded.
+    await row.locator("button.invite").click()
+    await row.locator("input.invite-email").fill("not an address")
+    await row.locator("button.send-invite").click()
+    await page.wait_for_function("() => !document.getElementById('schedule-error').hidden")
+    assert await page.text_content("#schedule-error") == "Please type a valid email address."
+    await snapshot(page, "schedule-desktop-invite-error")
+    await row.locator("input.invite-email").fill("ada@example.org")
+    await row.locator("button.send-invite").click()
+    await page.wait_for_function("() => document.getElementById('copy-status').textContent.includes('on its way')")
+    _, sent = await clinician.api("GET", f"/api/visits/{visit_id}/messages")
+    assert [(m["kind"], m["recipient"]) for m in sent["items"]] == [
+        ("invitation", "ada@example.org"),
+        ("reminder", "ada@example.org"),
+    ]
+    assert "reminder at" in (await page.text_content("#copy-status") or "")
+    await snapshot(page, "schedule-desktop-invited")
+    # The invitation issued a fresh link: re-send one more for the patient to use below.
+    await row.locator("button.copy-link", has_text="Re-send link").click()
+    await row.locator("input.join-link").wait_for()
+    join_url = await row.locator("input.join-link").input_value()
+
     # The phone layout of the schedule: no sideways scrolling of the page itself.
     await page.set_viewport_size({"width": 390, "height": 844})
     await snapshot(page, "schedule-phone")

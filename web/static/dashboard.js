@@ -74,7 +74,9 @@ async function issueLink(visit, cell) {
   try {
     const link = await api("POST", `/api/visits/${visit.id}/join-link`);
     const input = el("input", { class: "join-link", readonly: "", value: link.url, "aria-label": "Join link" });
-    cell.replaceChildren(input, el("button", { class: "revoke-link link", onclick: () => revokeLink(visit) }, "Revoke"));
+    cell.replaceChildren(input, " ",
+      el("button", { class: "invite secondary", onclick: () => inviteForm(visit, cell) }, "Email…"), " ",
+      el("button", { class: "revoke-link link", onclick: () => revokeLink(visit) }, "Revoke"));
     input.select();
     const copied = await copyText(link.url);
     const again = visit.join_link_active ? "New join link (the previous one no longer works)" : "Join link";
@@ -126,6 +128,34 @@ function cancelForm(visit, cell) {
   input.focus();
 }
 
+function inviteForm(visit, cell) {
+  const input = el("input", { type: "email", placeholder: "patient@example.org", "aria-label": "Patient's email address", class: "invite-email" });
+  const go = async () => {
+    try {
+      const data = await api("POST", `/api/visits/${visit.id}/invitation`, { email: input.value.trim() });
+      const reminder = data.items.find((m) => m.kind === "reminder");
+      say(`Invitation with a new join link on its way to ${input.value.trim()}` +
+        (reminder ? `; reminder at ${fmt(reminder.due_at, { dateStyle: "medium", timeStyle: "short" })}.` : "."));
+      await loadVisits();
+    } catch (err) {
+      fail(err.code === "invalid_input" ? { ...err, message: "Please type a valid email address.", details: [] } : err);
+    }
+  };
+  input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go(); });
+  cell.replaceChildren(input, el("button", { class: "send-invite", onclick: go }, "Send"),
+    el("button", { class: "secondary", onclick: () => loadVisits() }, "Back"));
+  input.focus();
+}
+
+async function runningLate(visit) {
+  try {
+    await api("POST", `/api/visits/${visit.id}/running-late`, { minutes: 10 });
+    say(`${who(visit)} was told you are running about 10 minutes late.`);
+  } catch (err) {
+    fail(err);
+  }
+}
+
 async function noShow(visit) {
   try {
     await api("POST", `/api/visits/${visit.id}/no-show`);
@@ -143,11 +173,13 @@ function row(visit) {
   if (care && open) {
     linkCell.append(el("button", { class: "copy-link", onclick: () => issueLink(visit, linkCell) },
       visit.join_link_active ? "Re-send link" : "Create link"));
+    linkCell.append(" ", el("button", { class: "invite secondary", onclick: () => inviteForm(visit, linkCell) }, "Email…"));
     if (visit.join_link_active) linkCell.append(" ", el("button", { class: "revoke-link link", onclick: () => revokeLink(visit) }, "Revoke"));
   }
   const actions = el("td", { class: "actions" });
   if (care && open) {
     actions.append(el("a", { class: "button", href: `/visit/${visit.id}` }, visit.state === "waiting" ? "Admit" : "Open"));
+    if (visit.state === "waiting") actions.append(el("button", { class: "secondary running-late", onclick: () => runningLate(visit) }, "Running late"));
     if (visit.state === "scheduled") {
       actions.append(el("button", { class: "secondary reschedule", onclick: () => rescheduleForm(visit, actions) }, "Reschedule"));
       if (new Date(visit.scheduled_at) <= new Date()) {
