@@ -208,7 +208,9 @@ class Hub:
 
     async def _new_peer(self, room: Room, slot: Slot) -> None:
         """A reloaded (or newest-tab) page has a brand-new peer connection: its offerers start over."""
-        me = room.members[slot.pid]
+        me = room.members.get(slot.pid)
+        if me is None:
+            return  # left again before this ran
         for pid, other in list(room.members.items()):
             if pid == slot.pid or other.status is not Status.ADMITTED or offerer(me, other) == slot.pid:
                 continue  # the new page offers to those itself, from its join's participant list

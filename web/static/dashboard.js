@@ -200,16 +200,21 @@ function row(visit) {
     actions);
 }
 
+let loads = 0;
+
 export async function loadVisits() {
   const params = new URLSearchParams({ mine: String(onlyMine.checked), span: view.span });
   if (view.day) params.set("day", view.day);
+  // Lobby updates and navigation both reload: only the latest request may draw the list.
+  const mine = ++loads;
   let data;
   try {
     data = await api("GET", `/api/visits?${params}`);
   } catch (err) {
-    fail(err);
+    if (mine === loads) fail(err);
     return;
   }
+  if (mine !== loads) return;
   view.tz = data.time_zone;
   view.start = data.start;
   tbody.replaceChildren(...data.items.map(row));
