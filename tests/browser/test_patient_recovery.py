@@ -79,6 +79,9 @@ async def test_patient_who_reloads_mid_call_is_back_in_it_by_itself_and_the_clin
         "() => document.getElementById('waiting-status').textContent.includes('Your clinician is here')"
     )
     await snapshot(patient.page, "recovery-waiting-clinician-here")
+    await patient.page.set_viewport_size({"width": 1280, "height": 800})
+    await snapshot(patient.page, "recovery-waiting-clinician-here-desktop")
+    await patient.page.set_viewport_size({"width": 390, "height": 844})
     await in_call(patient, doc)
 
     # Reload mid-call (the browser asks first; the patient confirms).
@@ -115,6 +118,9 @@ async def test_patient_who_reloads_mid_call_is_back_in_it_by_itself_and_the_clin
     await doc.evaluate("() => { for (let i = 0; i < 12; i += 1) window.telehealth.signal.ws.send('garbage'); }")
     await doc.wait_for_function("() => document.getElementById('signal-status').textContent.includes('Reconnecting')")
     await snapshot(doc, "recovery-clinician-reconnecting")
+    await doc.set_viewport_size({"width": 390, "height": 844})
+    await snapshot(doc, "recovery-clinician-reconnecting-phone")
+    await doc.set_viewport_size({"width": 1280, "height": 800})
     await doc.wait_for_function("() => window.telehealth.signal.state === 'open'", timeout=30_000)
     assert await doc.text_content("#signal-status") == "Connected"
     await doc.evaluate("() => { window.telehealth.call.old = true; }")
@@ -155,6 +161,8 @@ async def test_second_tab_takes_over_and_closing_the_tab_asks_first_then_the_pat
     await first.page.wait_for_selector("#step-ended:not([hidden])")
     assert (await first.page.text_content("#ended-title")) == "Opened in another tab"
     await snapshot(first.page, "recovery-old-tab")
+    await first.page.set_viewport_size({"width": 1280, "height": 800})
+    await snapshot(first.page, "recovery-old-tab-desktop")
     await doc.wait_for_function(NEW_CALL)
     await wait_frames_rising(doc)
     await wait_frames_rising(tab)
