@@ -25,6 +25,7 @@ from telehealth.http import (
     api_ice,
     api_join,
     api_media,
+    api_messages,
     api_metrics,
     api_patients,
     api_review,
@@ -38,6 +39,7 @@ from telehealth.http.forwarded import forwarded_middleware, parse_networks
 from telehealth.http.middleware import error_middleware, security_headers
 from telehealth.http.requestlog import request_context_middleware
 from telehealth.keys import CAPTURE_LISTENER, ENGINE, HANDLERS, MEDIA_STORE, SESSIONMAKER, SETTINGS
+from telehealth.messaging.service import messages_context
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.mediastore import FileMediaStore
 from telehealth.settings import Settings
@@ -137,7 +139,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(capture_context)
     # After capture: measuring stops before the peers close; it listens to the stills they store.
     app.cleanup_ctx.append(analysis_context)
-    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture):
+    # After the database too: the sender stops (cancelled and awaited) before the engine closes.
+    app.cleanup_ctx.append(messages_context)
+    for module in (pages, api_auth, api_patients, api_visits, api_messages, api_join, api_admin, api_capture):
         app.router.add_routes(module.routes)
     for module in (pages_review, api_review, api_grading, api_media, api_export, api_analysis):
         app.router.add_routes(module.routes)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telehealth.signaling.turn import TURN_TTL_SECONDS
 
@@ -117,6 +118,17 @@ class Settings:
     # Who may GET /metrics: these addresses or networks, or anyone sending the bearer token.
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     metrics_token: str | None = None
+    # IANA zone the clinic schedules in: "tomorrow 09:00" and the day/week views mean this zone.
+    clinic_tz: str = "UTC"
+    # Email to patients (invitations, reminders, running late); no host = no email is sent.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"  # starttls, tls (implicit, usually port 465) or none (local relay)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "telehealth@localhost"
+    reminder_before_minutes: float = 120.0
+    messages_poll_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -143,6 +155,15 @@ class Settings:
             raise ValueError("TELEHEALTH_LOG_FORMAT must be text or json")
         for proxy in (*self.trusted_proxies, *self.metrics_allow):
             ipaddress.ip_network(proxy, strict=False)  # a typo must stop the start, not trust nobody silently
+        if self.smtp_tls not in ("starttls", "tls", "none"):
+            raise ValueError("TELEHEALTH_SMTP_TLS must be starttls, tls or none")
+        if self.reminder_before_minutes <= 0 or self.messages_poll_seconds <= 0:
+            raise ValueError("TELEHEALTH_REMINDER_MINUTES and the message poll interval must be positive")
+        try:
+            ZoneInfo(self.clinic_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = self.clinic_tz
+            raise ValueError(f"TELEHEALTH_CLINIC_TZ must be an IANA zone such as Europe/London, not {zone!r}") from None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -185,4 +206,12 @@ class Settings:
             anonymous_concurrency=_int(env, "TELEHEALTH_ANONYMOUS_CONCURRENCY", 8),
             read_timeout_seconds=_int(env, "TELEHEALTH_READ_TIMEOUT_SECONDS", 15),
             shutdown_timeout_seconds=_int(env, "TELEHEALTH_SHUTDOWN_TIMEOUT_SECONDS", 10),
+            clinic_tz=(env.get("TELEHEALTH_CLINIC_TZ") or "UTC").strip(),
+            smtp_host=env.get("TELEHEALTH_SMTP_HOST") or None,
+            smtp_port=_int(env, "TELEHEALTH_SMTP_PORT", 587),
+            smtp_tls=(env.get("TELEHEALTH_SMTP_TLS") or "starttls").strip().lower(),
+            smtp_user=env.get("TELEHEALTH_SMTP_USER") or None,
+            smtp_password=_secret(env, "TELEHEALTH_SMTP_PASSWORD"),
+            mail_from=env.get("TELEHEALTH_MAIL_FROM") or "telehealth@localhost",
+            reminder_before_minutes=_int(env, "TELEHEALTH_REMINDER_MINUTES", 120),
         )

@@ -76,3 +76,24 @@ async def test_identities_come_from_live_sessions_only(db: async_sessionmaker[As
     assert await gw.authenticate_patient("garbage") is None
     assert await gw.clinician_for_lobby(doc_token) == str(staff.clinician)
     assert await gw.clinician_for_lobby(rev_token) is None
+
+
+async def test_every_tab_of_a_visit_is_the_same_patient_and_rejoins_a_call_in_progress(
+    db: async_sessionmaker[AsyncSession], staff: Staff
+) -> None:
+    vid = await _visit(db, staff)
+    gw = RecordsGateway(lambda: db, POLICY)
+    async with db() as s, s.begin():
+        visit = await s.get(Visit, vid)
+        assert visit
+        first_tab, _ = await start_session(s, visit=visit, client_addr=None)
+        second_tab, _ = await start_session(s, visit=visit, client_addr=None)
+    before = await gw.authenticate_patient(first_tab)
+    assert before is not None and before.rejoins_call is False  # not admitted yet: waiting room
+    await gw.set_visit_state(str(vid), "in_call")
+    again = await gw.authenticate_patient(first_tab)
+    other = await gw.authenticate_patient(second_tab)
+    assert again is not None and other is not None
+    assert again.rejoins_call and other.rejoins_call
+    # One patient slot per visit: the newest tab takes over the same participant.
+    assert again.participant_id == other.participant_id == before.participant_id

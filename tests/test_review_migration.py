@@ -38,9 +38,9 @@ def _state(url: str) -> tuple[list[Any], set[str]]:
 def _round_trip(url: str) -> None:
     upgrade_sync(url)
     diff, tables = _state(url)
-    assert diff == [] and {"grades", "capture_notes"} <= tables
+    assert diff == [] and {"grades", "capture_notes", "outgoing_messages"} <= tables
     command.downgrade(alembic_config(url), "0001")
-    assert not {"grades", "capture_notes"} & _state(url)[1]
+    assert not {"grades", "capture_notes", "outgoing_messages"} & _state(url)[1]
     upgrade_sync(url)
     assert _state(url)[0] == []
 

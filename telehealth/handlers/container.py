@@ -14,6 +14,7 @@ from telehealth.handlers.grading import GradingHandler
 from telehealth.handlers.health import HealthHandler
 from telehealth.handlers.ice import IceHandler
 from telehealth.handlers.join import JoinHandler
+from telehealth.handlers.messages import MessagesHandler
 from telehealth.handlers.monitoring import MonitoringHandler
 from telehealth.handlers.notes import NotesHandler
 from telehealth.handlers.passwords import AdmissionGate, PasswordChecker
@@ -34,6 +35,7 @@ class Handlers:
     accounts: AccountsHandler
     patients: PatientsHandler
     visits: VisitsHandler
+    messages: MessagesHandler
     join: JoinHandler
     grading: GradingHandler
     notes: NotesHandler
@@ -72,7 +74,16 @@ class Handlers:
                 ended=ended,
             ),
             patients=PatientsHandler(sessions),
-            visits=VisitsHandler(sessions, join_link_hours=settings.join_link_hours, ended=ended),
+            visits=VisitsHandler(
+                sessions, join_link_hours=settings.join_link_hours, ended=ended, clinic_tz=settings.clinic_tz
+            ),
+            messages=MessagesHandler(
+                sessions,
+                secret_key=settings.secret_key,
+                clinic_tz=settings.clinic_tz,
+                join_link_hours=settings.join_link_hours,
+                reminder_before=timedelta(minutes=settings.reminder_before_minutes),
+            ),
             join=JoinHandler(sessions, throttle=throttle, gate=gate),
             grading=GradingHandler(sessions),
             notes=NotesHandler(sessions),

@@ -42,7 +42,7 @@ class GradingHandler(Handler):
         """Record a grading of a visit that was not cancelled; returns it with its author's name."""
         async with self.work(actor) as uow:
             visit, _, _ = await review.visit_header(uow.db, visit_id)
-            if visit.state is VisitState.CANCELLED:
+            if visit.state in (VisitState.CANCELLED, VisitState.NO_SHOW):
                 raise InvalidStateError("a cancelled visit cannot be graded")
             author = await accounts.get_user(uow.db, author_id)
             grade = await grading.save_grade(uow.db, visit_id=visit_id, grading=entry, author=author.id)

@@ -16,7 +16,7 @@ from telehealth.signaling.gateway import SignalingStateError, VisitStateName
 from telehealth.signaling.identity import Identity, Role
 
 _CALL_ROLES: Final = frozenset({"clinician", "admin"})
-_OVER: Final = (VisitState.ENDED, VisitState.CANCELLED)
+_OVER: Final = (VisitState.ENDED, VisitState.CANCELLED, VisitState.NO_SHOW)
 _SYSTEM: Final = Actor(None, "system")
 
 
@@ -69,12 +69,15 @@ class RecordsGateway:
                 return None
             uow.audit("join_visit", object_type="visit", object_id=visit.id, patient_id=visit.patient_id)
         return Identity(
-            participant_id=f"patient-{p.session_id}",
+            # One patient slot per visit: a second tab (or a new session) takes over the first.
+            participant_id=f"patient-{visit.id}",
             role=Role.PATIENT,
             display_name=f"{visit.patient.given_name} {visit.patient.family_name}"[:120],
             visit_id=str(visit.id),
             lobby_id=str(visit.clinician_id),
             session_id=str(p.session_id),
+            # The call is in progress, so this visit's patient was admitted: no second admission.
+            rejoins_call=visit.state == VisitState.IN_CALL,
         )
 
     async def set_visit_state(self, visit_id: str, state: VisitStateName) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from telehealth.handlers.visits import VisitChanges
@@ -19,8 +21,23 @@ from telehealth.http.schemas import (
     VisitQuery,
 )
 from telehealth.keys import HANDLERS, SETTINGS
+from telehealth.records.errors import InvalidInput
 
 routes = web.RouteTableDef()
+
+
+def _when(request: web.Request, exact: datetime | None, local: datetime | None, *, required: bool) -> datetime | None:
+    """The visit time from an exact instant or a wall-clock time in the clinic's zone."""
+    if exact is not None:
+        return exact
+    if local is not None:
+        return request.app[HANDLERS].visits.clinic_time(local)
+    if required:
+        raise InvalidInput(
+            "Choose a date and time for the visit.",
+            details=[{"field": "scheduled_at", "message": "missing"}],
+        )
+    return None
 
 
 def public_base(request: web.Request) -> str:
@@ -31,7 +48,7 @@ def public_base(request: web.Request) -> str:
 
 @routes.get("/api/visits")
 @doc(
-    "List visits of a day (default today), optionally only mine or one patient's",
+    "List the visits of a clinic day or week (default today), optionally only mine or one patient's",
     query=VisitQuery,
     response=VisitList,
 )
@@ -45,8 +62,10 @@ async def list_(request: web.Request) -> web.Response:
         tz_offset_minutes=q.tz_offset_minutes,
         clinician_id=principal(request).user_id if q.mine else None,
         patient_id=q.patient_id,
+        span=q.span,
     )
-    return ok(VisitList(items=[VisitOut.of(v) for v in found]))
+    items = [VisitOut.of(v) for v in found.items]
+    return ok(VisitList(items=items, start=found.start, end=found.end, time_zone=found.time_zone))
 
 
 @routes.post("/api/visits")
@@ -57,11 +76,13 @@ async def create(request: web.Request) -> web.Response:
     body = await parse_body(request, VisitIn)
     clinician_id = body.clinician_id or principal(request).user_id
     assert clinician_id is not None  # staff principals always have a user id
+    scheduled_at = _when(request, body.scheduled_at, body.scheduled_local, required=True)
+    assert scheduled_at is not None
     visit = await request.app[HANDLERS].visits.schedule(
         actor(request),
         patient_id=body.patient_id,
         clinician_id=clinician_id,
-        scheduled_at=body.scheduled_at,
+        scheduled_at=scheduled_at,
         reason=body.reason,
         requires_dob=body.requires_dob,
     )
@@ -86,11 +107,12 @@ async def update(request: web.Request) -> web.Response:
     body = await parse_body(request, VisitPatch)
     changes = VisitChanges(
         clinician_id=body.clinician_id,
-        scheduled_at=body.scheduled_at,
+        scheduled_at=_when(request, body.scheduled_at, body.scheduled_local, required=False),
         reason=body.reason,
         requires_dob=body.requires_dob,
     )
-    visit = await request.app[HANDLERS].visits.update(actor(request), vid, changes, fields=list(body.model_fields_set))
+    fields = {"scheduled_at" if f == "scheduled_local" else f for f in body.model_fields_set}
+    visit = await request.app[HANDLERS].visits.update(actor(request), vid, changes, fields=sorted(fields))
     return ok(VisitOut.of(visit))
 
 
@@ -102,6 +124,15 @@ async def cancel(request: web.Request) -> web.Response:
     vid = path_uuid(request, "visit_id")
     body = await parse_body(request, CancelIn)
     visit = await request.app[HANDLERS].visits.cancel(actor(request), vid, body.reason)
+    return ok(VisitOut.of(visit))
+
+
+@routes.post("/api/visits/{visit_id}/no-show")
+@doc("Record that the patient did not come (once the visit's time has come)", response=VisitOut)
+@allow(*CARE_TEAM)
+async def no_show(request: web.Request) -> web.Response:
+    """Mark a visit the patient never joined as a no-show."""
+    visit = await request.app[HANDLERS].visits.no_show(actor(request), path_uuid(request, "visit_id"))
     return ok(VisitOut.of(visit))
 
 

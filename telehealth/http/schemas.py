@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NaiveDatetime, StringConstraints
 
 from telehealth.records.models import AffectedSide, Role, User, Visit, VisitState
 from telehealth.records.review import PatientBrief
@@ -86,7 +86,9 @@ class PatientQuery(In):
 
 class VisitIn(In):
     patient_id: uuid.UUID
-    scheduled_at: AwareDatetime
+    # Either an exact instant, or a wall-clock time in the clinic's zone (TELEHEALTH_CLINIC_TZ).
+    scheduled_at: AwareDatetime | None = None
+    scheduled_local: NaiveDatetime | None = None
     clinician_id: uuid.UUID | None = None
     reason: Annotated[str, StringConstraints(max_length=256)] | None = None
     requires_dob: bool = False
@@ -94,6 +96,7 @@ class VisitIn(In):
 
 class VisitPatch(In):
     scheduled_at: AwareDatetime | None = None
+    scheduled_local: NaiveDatetime | None = None
     clinician_id: uuid.UUID | None = None
     reason: Annotated[str, StringConstraints(max_length=256)] | None = None
     requires_dob: bool | None = None
@@ -123,6 +126,7 @@ class VisitOut(BaseModel):
     protocol_id: str | None
     started_at: datetime | None
     ended_at: datetime | None
+    cancel_reason: str | None = None
 
     @classmethod
     def of(cls, v: Visit) -> VisitOut:
@@ -142,18 +146,25 @@ class VisitOut(BaseModel):
             protocol_id=v.protocol_id,
             started_at=v.started_at,
             ended_at=v.ended_at,
+            cancel_reason=v.cancel_reason,
         )
 
 
 class VisitList(BaseModel):
     items: list[VisitOut]
+    # The window listed (UTC) and the clinic's time zone the dashboard shows times in.
+    start: datetime | None = None
+    end: datetime | None = None
+    time_zone: str = "UTC"
 
 
 class VisitQuery(In):
     day: date | None = None
     mine: bool = False
     patient_id: uuid.UUID | None = None
-    tz_offset_minutes: Annotated[int, Field(ge=-900, le=900)] = 0
+    # Without an offset, days and weeks are the clinic's (TELEHEALTH_CLINIC_TZ).
+    tz_offset_minutes: Annotated[int, Field(ge=-900, le=900)] | None = None
+    span: Literal["day", "week"] = "day"
 
 
 class JoinLinkOut(BaseModel):
@@ -253,3 +264,32 @@ class ErrorOut(BaseModel):
         details: object | None = None
 
     error: Body
+
+
+class InvitationIn(In):
+    # Deliberately loose (the mail server has the last word); no display names, no line breaks.
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+    ]
+
+
+class RunningLateIn(In):
+    minutes: Annotated[int, Field(ge=1, le=180)] = 10
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str
+    channel: str
+    recipient: str
+    due_at: datetime
+    sent_at: datetime | None
+    outcome: str
+    error: str | None
+    created_at: datetime
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]

@@ -53,6 +53,7 @@ _ENCOUNTER_STATUS = {
     VisitState.IN_CALL: "in-progress",
     VisitState.ENDED: "finished",
     VisitState.CANCELLED: "cancelled",
+    VisitState.NO_SHOW: "cancelled",  # FHIR R4 Encounter has no no-show status
 }
 _GRADE_NAMES = {
     GradingScale.HOUSE_BRACKMANN: "House-Brackmann facial nerve grade",

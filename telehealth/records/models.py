@@ -79,6 +79,7 @@ class VisitState(enum.StrEnum):
     IN_CALL = "in_call"
     ENDED = "ended"
     CANCELLED = "cancelled"
+    NO_SHOW = "no_show"  # the patient never came
 
 
 class CaptureKind(enum.StrEnum):
@@ -328,4 +329,50 @@ class Measurement(Base):
     decode_ms: Mapped[float] = mapped_column(Float, default=0.0)
     detect_ms: Mapped[float] = mapped_column(Float, default=0.0)
     total_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageKind(enum.StrEnum):
+    """What an outgoing message to a patient is."""
+
+    INVITATION = "invitation"
+    REMINDER = "reminder"
+    RUNNING_LATE = "running_late"
+
+
+class MessageOutcome(enum.StrEnum):
+    """Where an outgoing message stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # the visit ended or its link was replaced before it was due
+
+
+class OutgoingMessage(Base):
+    """A message to a patient about a visit: the durable schedule and the record of what went out.
+
+    It holds no patient data beyond the address it goes to; the join link it carries is stored
+    encrypted with the server's key (only hashes of links are kept elsewhere) and erased once sent.
+    """
+
+    __tablename__ = "outgoing_messages"
+    __table_args__ = (Index("ix_outgoing_messages_due", "outcome", "due_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id"), index=True)
+    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind, "message_kind"))
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    recipient: Mapped[str] = mapped_column(String(320))
+    due_at: Mapped[datetime] = mapped_column()
+    sealed_link: Mapped[str | None] = mapped_column(String(512), default=None)
+    minutes_late: Mapped[int | None] = mapped_column(Integer, default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    outcome: Mapped[MessageOutcome] = mapped_column(
+        _enum(MessageOutcome, "message_outcome"), default=MessageOutcome.PENDING
+    )
+    error: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,12 +19,17 @@ from telehealth.records.types import utcnow
 log = logging.getLogger(__name__)
 
 _MOVES: dict[VisitState, frozenset[VisitState]] = {
-    VisitState.SCHEDULED: frozenset({VisitState.WAITING, VisitState.CANCELLED}),
+    VisitState.SCHEDULED: frozenset({VisitState.WAITING, VisitState.CANCELLED, VisitState.NO_SHOW}),
     VisitState.WAITING: frozenset({VisitState.IN_CALL, VisitState.SCHEDULED, VisitState.ENDED, VisitState.CANCELLED}),
     VisitState.IN_CALL: frozenset({VisitState.WAITING, VisitState.ENDED}),
     VisitState.ENDED: frozenset(),
     VisitState.CANCELLED: frozenset(),
+    VisitState.NO_SHOW: frozenset(),
 }
+
+
+# States after which a visit never runs again.
+OVER: frozenset[VisitState] = frozenset({VisitState.ENDED, VisitState.CANCELLED, VisitState.NO_SHOW})
 
 
 def can_move(old: VisitState, new: VisitState) -> bool:
@@ -44,7 +49,7 @@ def transition(visit: Visit, new: VisitState) -> bool:
     now = utcnow()
     if new == VisitState.IN_CALL and visit.started_at is None:
         visit.started_at = now
-    if new in (VisitState.ENDED, VisitState.CANCELLED):
+    if new in OVER:
         visit.ended_at = now
         visit.join_revoked_at = visit.join_revoked_at or now
     return True
@@ -109,7 +114,7 @@ async def list_visits(
 
 def issue_join_link(visit: Visit, *, valid_hours: int, now: datetime | None = None) -> str:
     """Issue a new join token (replacing any earlier one) and return it; only its hash is kept."""
-    if visit.state in (VisitState.ENDED, VisitState.CANCELLED):
+    if visit.state in OVER:
         raise InvalidStateError("the visit is over; no join link can be issued")
     now = now or utcnow()
     try:
@@ -139,7 +144,7 @@ async def visit_for_join_token(db: AsyncSession, token: str) -> Visit:
     )
     if visit is None or visit.join_token_hash is None or not same(visit.join_token_hash, token_hash(token)):
         raise RecordNotFound("unknown join link")
-    if visit.join_revoked_at is not None or visit.state in (VisitState.ENDED, VisitState.CANCELLED):
+    if visit.join_revoked_at is not None or visit.state in OVER:
         raise Gone("this visit link is no longer valid")
     if visit.join_expires_at is not None and visit.join_expires_at <= utcnow():
         raise Gone("this visit link has expired")

@@ -22,11 +22,14 @@ from telehealth.signaling.messages import (
 class ProtocolError(Exception):
     """A message was rejected; carries the stable error code for the error frame."""
 
-    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None, *, stale: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        # True when a peer's state change (left, back in the waiting room, reloaded) made an
+        # honest message invalid: answered with an error frame but never counted as abuse.
+        self.stale = stale
 
 
 _ID = re.compile(ID_PATTERN)

@@ -23,6 +23,9 @@ class SignalingSettings:
     allowed_origins: tuple[str, ...] = ()
     auth_timeout: float = 10.0
     resume_grace: float = 30.0
+    # A page that closed its socket on purpose (tab closed, reload, back: close code 1001) keeps
+    # its slot only this long, so the others see it gone within seconds, not after resume_grace.
+    away_grace: float = 3.0
     presence_ttl: float = 15.0
     heartbeat: float = 20.0
     max_message_bytes: int = 64 * 1024
@@ -42,7 +45,7 @@ class SignalingSettings:
             raise ValueError("resume_secret must be at least 16 bytes")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("turn_urls need turn_secret: TURN uses time-limited HMAC credentials")
-        if self.auth_timeout <= 0 or self.resume_grace <= 0 or self.presence_ttl <= 0:
+        if min(self.auth_timeout, self.resume_grace, self.away_grace, self.presence_ttl) <= 0:
             raise ValueError("timeouts must be positive")
         if self.send_queue_size < 1 or self.rate_burst < 1 or self.max_strikes < 1 or self.redis_pool_size < 3:
             raise ValueError("queue size, burst and strikes must be positive")

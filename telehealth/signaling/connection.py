@@ -44,6 +44,8 @@ class Connection:
         self._close: tuple[CloseCode, str] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._aborter: asyncio.Task[None] | None = None
+        # The close code the browser sent, if it closed the socket itself (1001: page unloaded).
+        self.peer_close_code: int | None = None
 
     @property
     def closing(self) -> bool:
@@ -131,6 +133,8 @@ class Connection:
                 self.log.info("socket error: %s", self.ws.exception())
                 return None
             else:
+                if frame.type is WSMsgType.CLOSE:
+                    self.peer_close_code = int(frame.data)
                 return None  # CLOSE, CLOSING, CLOSED
         return None
 

@@ -127,25 +127,28 @@ class Hub:
                 if self._rooms.get(visit_id) is not room:
                     continue  # closed while we waited for the lock
                 try:
-                    slot = await self._attach_locked(room, identity, outbox, claim)
+                    slot, new_page = await self._attach_locked(room, identity, outbox, claim)
                 except BrokerUnavailable as exc:
                     raise _unavailable(exc) from exc
                 finally:
                     if not room.slots:
                         await self._close_room(room)
-            self._welcome(room, slot, resumed=claim is not None)
+            self._welcome(room, slot, resumed=claim is not None, new_page=new_page)
             return slot
 
     async def _attach_locked(
         self, room: Room, identity: Identity, outbox: Outbox, claim: resumetoken.ResumeClaim | None
-    ) -> Slot:
+    ) -> tuple[Slot, bool]:
+        """The new slot, and whether it replaces an admitted one from an earlier page (new peer)."""
         if room.subscription is None:
             # Subscribe before announcing (and before reading presence) so nothing is missed.
             room.subscription = await self.broker.subscribe(room.channel, partial(self._on_frame, room))
         await self._reconcile(room, prune=False)
         pid = identity.participant_id
+        earlier = room.members.get(pid)
         if claim is None:
-            status = Status.ADMITTED if identity.role.admitted_on_join else Status.WAITING
+            admitted = identity.role.admitted_on_join or identity.rejoins_call
+            status = Status.ADMITTED if admitted else Status.WAITING
         else:
             known = room.members.get(pid)
             if known is None or known.epoch != claim.epoch:
@@ -160,9 +163,10 @@ class Hub:
             self._drop_superseded(room, old)
         room.slots[pid] = slot
         room.sync_local(slot)
-        return slot
+        new_page = claim is None and earlier is not None and earlier.status is Status.ADMITTED
+        return slot, new_page
 
-    def _welcome(self, room: Room, slot: Slot, *, resumed: bool) -> None:
+    def _welcome(self, room: Room, slot: Slot, *, resumed: bool, new_page: bool) -> None:
         assert slot.outbox is not None
         ident = slot.identity
         token = resumetoken.issue(self.settings.resume_secret, ident, slot.epoch, RESUME_TOKEN_LIFETIME)
@@ -176,7 +180,7 @@ class Hub:
                 status=slot.status,
                 resume_token=token,
                 resumed=resumed,
-                participants=tuple(room.others(slot.pid)) if slot.admitted else (),
+                participants=tuple(room.others(slot.pid) if slot.admitted else room.staff(slot.pid)),
                 ice_servers=tuple(servers),
             )
         )
@@ -187,6 +191,8 @@ class Hub:
                 self._spawn(self._persist_quietly(ident.visit_id, "waiting"), "persist-waiting")
         if resumed and slot.admitted:
             self._spawn(self._restart_ice(room, slot), "ice-restart")
+        elif new_page and slot.admitted:
+            self._spawn(self._new_peer(room, slot), "new-peer")
 
     async def _restart_ice(self, room: Room, slot: Slot) -> None:
         """Ask the offerer of each of the resumed participant's pairs to restart ICE."""
@@ -201,17 +207,32 @@ class Hub:
                 restart = IceRestart(peer=slot.pid, reason="resumed")
                 await self._deliver(room, other, restart, slot.pid)
 
+    async def _new_peer(self, room: Room, slot: Slot) -> None:
+        """A reloaded (or newest-tab) page has a brand-new peer connection: its offerers start over."""
+        me = room.members.get(slot.pid)
+        if me is None:
+            return  # left again before this ran
+        for pid, other in list(room.members.items()):
+            if pid == slot.pid or other.status is not Status.ADMITTED or offerer(me, other) == slot.pid:
+                continue  # the new page offers to those itself, from its join's participant list
+            await self._deliver(room, other, IceRestart(peer=slot.pid, reason="new-peer"), slot.pid)
+
     # --- leaving ------------------------------------------------------------------------------
 
-    def detach(self, slot: Slot, outbox: Outbox) -> None:
-        """The connection is gone: keep the slot for the grace period, then release it."""
+    def detach(self, slot: Slot, outbox: Outbox, *, away: bool = False) -> None:
+        """The connection is gone: keep the slot for the grace period, then release it.
+
+        `away`: the page closed the socket itself (closed tab, reload, back button), so the slot
+        is kept only briefly; a reload rejoins on its own credential, not on the slot.
+        """
         room = self._rooms.get(slot.identity.visit_id)
         if room is None or room.slots.get(slot.pid) is not slot or slot.outbox is not outbox:
             return  # superseded, declined or ended meanwhile
         slot.outbox = None
         room.announce_locally(room.sync_local(slot))
         loop = asyncio.get_running_loop()
-        slot.hold = loop.call_later(self.settings.resume_grace, self._expire, slot)
+        grace = self.settings.away_grace if away else self.settings.resume_grace
+        slot.hold = loop.call_later(grace, self._expire, slot)
         self._spawn(self._publish_member(room, slot), f"away-{slot.pid}")
 
     def _expire(self, slot: Slot) -> None:
@@ -271,7 +292,7 @@ class Hub:
     def _room_of(self, slot: Slot) -> Room:
         room = self._rooms.get(slot.identity.visit_id)
         if room is None or room.slots.get(slot.pid) is not slot:
-            raise ProtocolError(ErrorCode.INVALID_STATE, "you are no longer in this visit")
+            raise ProtocolError(ErrorCode.INVALID_STATE, "you are no longer in this visit", stale=True)
         return room
 
     def _require_clinician(self, slot: Slot, ref: str) -> None:
@@ -281,9 +302,9 @@ class Hub:
     def _waiting_member(self, room: Room, pid: str, ref: str) -> Member:
         member = room.members.get(pid)
         if member is None:
-            raise ProtocolError(ErrorCode.UNKNOWN_PEER, f"no participant {pid} in this visit", ref)
+            raise ProtocolError(ErrorCode.UNKNOWN_PEER, f"no participant {pid} in this visit", ref, stale=True)
         if member.status is not Status.WAITING:
-            raise ProtocolError(ErrorCode.INVALID_STATE, f"{pid} is not waiting", ref)
+            raise ProtocolError(ErrorCode.INVALID_STATE, f"{pid} is not waiting", ref, stale=True)
         return member
 
     async def admit(self, slot: Slot, message: Admit) -> None:

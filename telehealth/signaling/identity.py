@@ -47,6 +47,9 @@ class Identity:
     lobby_id: str | None = None
     # The server-side session behind this socket: when it ends, the socket closes and resume is refused.
     session_id: str | None = None
+    # The gateway vouches that this participant was already admitted to the call in progress
+    # (e.g. the patient reloaded the page): no second admission.
+    rejoins_call: bool = False
 
     def __post_init__(self) -> None:
         # Ids end up in Redis keys and channel names, so they are validated at the seam.

@@ -78,6 +78,10 @@ class Room:
         """Everyone but pid, as browsers see them."""
         return [m.public() for p, m in self.members.items() if p != pid]
 
+    def staff(self, pid: str) -> list[ParticipantInfo]:
+        """Staff members but pid: what a waiting participant may know (the clinician is here)."""
+        return [m.public() for p, m in self.members.items() if p != pid and _staff(m.role)]
+
     def tell_admitted(self, message: Message, *, skip: str | None = None) -> None:
         """Send to every connected, admitted local participant except skip."""
         for slot in self.slots.values():
@@ -91,21 +95,27 @@ class Room:
                 slot.outbox.send(message)
 
     def announce_locally(self, member: Member) -> None:
-        """Tell local admitted participants about a member's change."""
-        self.tell_admitted(Presence(participant=member.public()), skip=member.participant_id)
+        """Tell local admitted participants about a member's change (waiting ones: staff only)."""
+        news = Presence(participant=member.public())
+        self.tell_admitted(news, skip=member.participant_id)
+        if _staff(member.role):
+            for slot in self.slots.values():
+                if slot.status is Status.WAITING and slot.outbox is not None:
+                    slot.outbox.send(news)
 
     def target(self, sender: Slot, peer: str | None) -> Member:
         """The admitted member a relayed message goes to; the only one if peer is omitted."""
         if peer is None:
             candidates = [m for p, m in self.members.items() if p != sender.pid and m.status is Status.ADMITTED]
             if len(candidates) != 1:
-                raise ProtocolError(ErrorCode.PEER_REQUIRED, "name the peer: not exactly one")
+                raise ProtocolError(ErrorCode.PEER_REQUIRED, "name the peer: not exactly one", stale=True)
             return candidates[0]
         member = self.members.get(peer)
         if member is None or peer == sender.pid:
-            raise ProtocolError(ErrorCode.UNKNOWN_PEER, f"no participant {peer} in this visit")
+            # Left, or (peer == sender) a client bug; only the former happens to honest pages.
+            raise ProtocolError(ErrorCode.UNKNOWN_PEER, f"no participant {peer} in this visit", stale=member is None)
         if member.status is not Status.ADMITTED:
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"{peer} has not been admitted")
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"{peer} has not been admitted", stale=True)
         return member
 
 

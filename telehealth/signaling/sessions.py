@@ -96,7 +96,8 @@ class VisitSession:
             await self._commands(slot)
         finally:
             self.watch.unwatch(slot.identity.session_id, self.conn)
-            self.hub.detach(slot, self.conn)
+            away = self.conn.peer_close_code == CloseCode.GOING_AWAY
+            self.hub.detach(slot, self.conn, away=away)
 
     async def _authenticate(self, first: Auth | Resume) -> Slot | None:
         try:
@@ -142,7 +143,8 @@ class VisitSession:
                 await self._dispatch(slot, message)
             except ProtocolError as exc:
                 exc.ref = exc.ref or message.id
-                self.conn.reject(exc, strike=exc.code is not ErrorCode.UNAVAILABLE)
+                # Only the sender's own mistakes count towards closing its socket.
+                self.conn.reject(exc, strike=exc.code is not ErrorCode.UNAVAILABLE and not exc.stale)
 
     async def _dispatch(self, slot: Slot, message: Message) -> None:
         if message.RELAY:

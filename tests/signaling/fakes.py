@@ -39,8 +39,10 @@ class MemoryGateway:
         role = Role(parts[3]) if len(parts) == 4 and parts[3] in set(Role) else Role.PATIENT
         if self._ended(parts[1]):
             return None
+        # As the records gateway: a patient of a call in progress was admitted already.
+        rejoins = role is Role.PATIENT and self.states.get(parts[1], [])[-1:] == ["in_call"]
         try:
-            return Identity(parts[2], role, parts[2].title(), parts[1], None, LOBBY_OWNER)
+            return Identity(parts[2], role, parts[2].title(), parts[1], None, LOBBY_OWNER, rejoins_call=rejoins)
         except ValueError:
             return None
 

@@ -29,6 +29,13 @@ export function withBitrateHints(sdp) {
     .join("\r\n");
 }
 
+// The DTLS fingerprint of an SDP: a different one means a different peer connection (a reloaded
+// page), which cannot be renegotiated with, only replaced.
+export function fingerprint(sdp) {
+  const m = /^a=fingerprint:(.+)$/m.exec(sdp || "");
+  return m ? m[1].trim() : null;
+}
+
 function preferCodecs(transceiver) {
   if (!window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities || !transceiver.setCodecPreferences) return;
   const caps = RTCRtpReceiver.getCapabilities("video");
@@ -87,6 +94,10 @@ export class PeerCall extends EventTarget {
     pc.addEventListener("negotiationneeded", () => this.offer());
     pc.addEventListener("connectionstatechange", () => this.onState());
     pc.addEventListener("iceconnectionstatechange", () => this.onState());
+  }
+
+  remoteFingerprint() {
+    return this.pc.remoteDescription ? fingerprint(this.pc.remoteDescription.sdp) : null;
   }
 
   async start() {

@@ -2,13 +2,22 @@
 import { api, el, requireStaff } from "./api.js";
 import { PeerCall } from "./call.js";
 import { explainMediaError, openCamera, stopStream } from "./media.js";
-import { SignalClient } from "./signal.js";
+import { describeStatus, SignalClient } from "./signal.js";
 import { CapturePanel } from "./capturepanel.js";
 
 const visitId = location.pathname.split("/").pop();
 const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
 const $ = (id) => document.getElementById(id);
-const state = { visit: null, stream: null, signal: null, call: null, participants: new Map(), iceServers: [], qualityTimer: null };
+// Errors about a peer that changed state meanwhile (left, back in the waiting room, reloading):
+// the page catches up from presence, so they are not worth showing.
+const STALE_ERRORS = new Set(["unknown_peer", "peer_required", "forbidden", "invalid_state"]);
+const CLOSED_TEXT = {
+  4001: "Disconnected: this visit can no longer be joined (it may have ended).",
+  4003: "Disconnected: this page was opened from another site.",
+  4010: "This visit is open in another tab or window.",
+  4012: "The visit has ended.",
+};
+const state = { ended: false, visit: null, stream: null, signal: null, call: null, participants: new Map(), iceServers: [], qualityTimer: null };
 window.telehealth = state; // inspected by the browser tests
 
 function renderParticipants() {
@@ -62,7 +71,9 @@ function ensureCall({ fresh = false } = {}) {
     $("call-error").hidden = false;
   });
   call.addEventListener("state", (ev) => {
-    $("reconnecting").hidden = !["disconnected", "failed"].includes(ev.detail.ice) && state.signal.state !== "reconnecting";
+    const bad = ["disconnected", "failed"].includes(ev.detail.ice);
+    if (bad && state.signal.state !== "reconnecting") $("reconnecting").textContent = "Reconnecting the video…";
+    $("reconnecting").hidden = !bad && state.signal.state !== "reconnecting";
     if (ev.detail.conn === "connected") $("cannot-connect").hidden = true;
   });
   call.addEventListener("unreachable", (ev) => {
@@ -82,7 +93,8 @@ function connectSignal() {
   state.signal = signal;
   signal.addEventListener("status", (ev) => {
     const s = ev.detail.state;
-    $("signal-status").textContent = { connecting: "Connecting…", open: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" }[s];
+    $("signal-status").textContent = s === "closed" ? CLOSED_TEXT[ev.detail.code] || describeStatus(ev.detail) : describeStatus(ev.detail);
+    $("reconnecting").textContent = describeStatus(ev.detail);
     $("reconnecting").hidden = s !== "reconnecting";
     if (s === "closed" && ev.detail.code === 4012) visitEnded();
   });
@@ -99,7 +111,9 @@ function connectSignal() {
     // The patient's page reconnected or was admitted again: it may have missed take commands.
     if (p.role === "patient" && reachable(p) && !before && state.panel) state.panel.patientBack();
     renderParticipants();
-    if (p.role === "patient" && p.status === "left" && state.call && state.call.peerId === p.participant_id) {
+    // Gone, or back in the waiting room: this connection has nobody to talk to any more; a new
+    // one starts when the patient is admitted again (or rejoins the call by itself).
+    if (p.role === "patient" && p.status !== "admitted" && state.call && state.call.peerId === p.participant_id) {
       state.call.close();
       state.call = null;
       $("remote").srcObject = null;
@@ -117,6 +131,10 @@ function connectSignal() {
     });
   }
   signal.addEventListener("error", (ev) => {
+    if (STALE_ERRORS.has(ev.detail.code)) {
+      console.info("signaling:", ev.detail.code, ev.detail.message);
+      return;
+    }
     $("call-error").textContent = ev.detail.message;
     $("call-error").hidden = false;
   });
@@ -124,6 +142,7 @@ function connectSignal() {
 }
 
 function visitEnded() {
+  state.ended = true;
   clearInterval(state.qualityTimer);
   if (state.panel) state.panel.stop();
   for (const id of ["mute", "camera-off"]) $(id).disabled = true;
@@ -179,5 +198,12 @@ async function main() {
   await startCamera();
   document.body.dataset.ready = "true";
 }
+
+// Leaving the page (back button, closing the tab) during a call asks first.
+window.addEventListener("beforeunload", (ev) => {
+  if (state.ended || !state.call) return;
+  ev.preventDefault();
+  ev.returnValue = "";
+});
 
 main();

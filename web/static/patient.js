@@ -1,14 +1,16 @@
 // The patient's visit: confirm identity -> consent -> device check -> waiting room -> call -> end.
 import { api, ApiError, setBearer, showError } from "./api.js";
-import { PeerCall } from "./call.js";
+import { fingerprint, PeerCall } from "./call.js";
 import { explainMediaError, inAppBrowser, mediaSupported, micLevelMeter, openCamera, stopStream, switchCamera, videoInputs } from "./media.js";
-import { SignalClient } from "./signal.js";
+import { describeStatus, SignalClient } from "./signal.js";
 import { openServerPeer } from "./capturepeer.js";
 import { DeviceCapture } from "./devicecapture.js";
 import { UploadQueue } from "./uploadqueue.js";
 
 const joinToken = decodeURIComponent(location.pathname.split("/").pop());
 const storeKey = `telehealth-session:${joinToken.slice(0, 16)}`;
+// How far this tab got ("waiting" or "call"): a reload goes straight back there.
+const stageKey = `${storeKey}:stage`;
 const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
 const $ = (id) => document.getElementById(id);
 
@@ -22,6 +24,7 @@ function show(step) {
 
 function ended(title, text) {
   cleanup();
+  sessionStorage.removeItem(stageKey);
   $("ended-title").textContent = title;
   $("ended-text").textContent = text;
   show("step-ended");
@@ -54,7 +57,8 @@ async function verifyStep() {
       const visit = await api("GET", "/api/patient/visit");
       state.session = JSON.parse(saved);
       startUploads(); // a reload mid-upload: finish what the previous page left unsent
-      return visit.consent_capture === null ? consentStep() : deviceStep();
+      if (visit.consent_capture === null) return consentStep();
+      return deviceStep({ rejoin: Boolean(sessionStorage.getItem(stageKey)) });
     } catch {
       sessionStorage.removeItem(storeKey);
       setBearer(null);
@@ -74,7 +78,10 @@ async function verifyStep() {
       sessionStorage.setItem(storeKey, JSON.stringify(state.session));
       setBearer(state.session.token);
       startUploads();
-      consentStep();
+      // Answered already (e.g. in another tab): never ask again and never change it silently.
+      const visit = await api("GET", "/api/patient/visit");
+      if (visit.consent_capture === null) consentStep();
+      else deviceStep();
     } catch (err) {
       showError(box, err);
     }
@@ -110,7 +117,7 @@ function consentStep() {
 }
 
 // ---- 3. device check: camera started from a tap, mirrored preview, microphone meter ----
-function deviceStep() {
+function deviceStep({ rejoin = false } = {}) {
   show("step-devices");
   const errorBox = $("device-error");
   if (inAppBrowser()) $("inapp-warning").hidden = false;
@@ -147,19 +154,33 @@ function deviceStep() {
     $("preview").srcObject = state.stream;
   });
   $("to-waiting").addEventListener("click", waitingStep);
+  if (rejoin) {
+    // The page was reloaded during the visit: camera and microphone were allowed a moment ago,
+    // so go straight back (a browser that wants a tap first leaves the buttons on screen).
+    $("device-status").textContent = "Rejoining your visit…";
+    $("device-status").hidden = false;
+    start().then(() => {
+      if (state.stream) waitingStep();
+    });
+  }
 }
 
 // ---- 4. waiting room, then 5. the call ----
 function waitingStep() {
   show("step-waiting");
+  if (!sessionStorage.getItem(stageKey)) sessionStorage.setItem(stageKey, "waiting");
   const signal = new SignalClient(`/ws/visit/${state.session.visit_id}`, { token: state.session.token });
   state.signal = signal;
   signal.addEventListener("status", (ev) => {
     const s = ev.detail.state;
     $("reconnecting").hidden = s !== "reconnecting";
-    if (s === "reconnecting") $("waiting-status").textContent = "Connection lost, reconnecting…";
+    if (s === "reconnecting") {
+      $("reconnecting").textContent = describeStatus(ev.detail);
+      if (document.body.dataset.step === "step-waiting") $("waiting-status").textContent = describeStatus(ev.detail);
+    }
     if (s === "closed") {
-      if (ev.detail.code === 4012) ended("The visit has ended", "Thank you. You can close this page.");
+      if (ev.detail.code === 4010) ended("Opened in another tab", "Your visit continues in the other tab or window. You can close this one.");
+      else if (ev.detail.code === 4012) ended("The visit has ended", "Thank you. You can close this page.");
       else if (ev.detail.code === 4011) ended("The clinic could not see you now", "Please contact the clinic to arrange another time.");
       else if (ev.detail.code === 4001) ended("This link can no longer be used", "Please contact the clinic for a new link.");
     }
@@ -206,6 +227,7 @@ function ensureCall(peerId) {
   });
   call.addEventListener("state", (ev) => {
     const bad = ["disconnected", "failed"].includes(ev.detail.ice);
+    if (bad && state.signal.state !== "reconnecting") $("reconnecting").textContent = "Reconnecting the video…";
     $("reconnecting").hidden = !bad && state.signal.state !== "reconnecting";
     if (ev.detail.conn === "connected") $("cannot-connect").hidden = true;
   });
@@ -218,6 +240,13 @@ function ensureCall(peerId) {
 
 async function onPeerMessage(msg) {
   if (!msg.peer) return;
+  // An offer from a brand-new peer connection (the clinician's page was reloaded or started the
+  // call over) cannot be applied to ours: answer it with a fresh one.
+  const known = state.call && state.call.peerId === msg.peer ? state.call.remoteFingerprint() : null;
+  if (msg.type === "offer" && known && known !== fingerprint(msg.sdp)) {
+    state.call.close();
+    state.call = null;
+  }
   await ensureCall(msg.peer).handle(msg);
 }
 
@@ -280,6 +309,7 @@ function stopCapture() {
 function callStep() {
   if (document.body.dataset.step === "step-call") return;
   show("step-call");
+  sessionStorage.setItem(stageKey, "call");
   $("self").srcObject = state.stream;
   videoInputs().then((cams) => {
     $("call-switch-camera").hidden = cams.length < 2;
@@ -327,6 +357,13 @@ function wireControls() {
     ended("You left the visit", "If this was a mistake, open your link again.");
   });
 }
+
+// Closing the tab or going back during the call asks first (a reload comes straight back).
+window.addEventListener("beforeunload", (ev) => {
+  if (document.body.dataset.step !== "step-call") return;
+  ev.preventDefault();
+  ev.returnValue = "";
+});
 
 wireControls();
 verifyStep().catch((err) => {

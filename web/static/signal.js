@@ -1,11 +1,29 @@
 // Signaling over one WebSocket: authenticate, dispatch typed messages, reconnect and resume.
 //
 // Events (CustomEvent, detail = message): every server message type ("join", "waiting", "admit",
-// "offer", ...), plus "status" with detail {state: "connecting"|"open"|"reconnecting"|"closed"}.
+// "offer", ...), plus "status" with detail {state: "connecting"|"open"|"reconnecting"|"closed"};
+// "reconnecting" carries retryInMs, "closed" the close code.
+//
+// Every closed socket is reopened with back-off, except when the server said there is nothing to
+// come back to: credentials refused (4001, e.g. the visit ended), foreign origin (4003), the same
+// participant opened elsewhere (4010), declined (4011), visit ended (4012). A socket closed for
+// too many rejected messages (4008) or for being slow (4009) comes back too: a page stuck without
+// signaling is worse for a visit than a noisy one.
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
-const FINAL_CODES = new Set([4001, 4003, 4008, 4010, 4011, 4012]);
+const FINAL_CODES = new Set([4001, 4003, 4010, 4011, 4012]);
 let counter = 0;
+
+// What a page shows for a "status" event, in plain words.
+export function describeStatus(detail) {
+  if (detail.state === "connecting") return "Connecting…";
+  if (detail.state === "open") return "Connected";
+  if (detail.state === "reconnecting") {
+    const secs = Math.round((detail.retryInMs || 0) / 1000);
+    return secs >= 1 ? `Connection lost. Reconnecting in ${secs} s…` : "Connection lost. Reconnecting…";
+  }
+  return "Disconnected";
+}
 
 function msgId() {
   counter += 1;
@@ -25,6 +43,13 @@ export class SignalClient extends EventTarget {
     this.retryTimer = null;
     this.me = null;
     this.resumeFailed = false;
+    // Back online: retry now instead of waiting out the back-off.
+    window.addEventListener("online", () => {
+      if (this.state === "reconnecting" && !this.closedByUs && (!this.ws || this.ws.readyState === WebSocket.CLOSED)) {
+        clearTimeout(this.retryTimer);
+        this.connect();
+      }
+    });
   }
 
   url() {
@@ -34,7 +59,7 @@ export class SignalClient extends EventTarget {
 
   connect() {
     this.closedByUs = false;
-    this.setStatus(this.attempt === 0 ? "connecting" : "reconnecting");
+    this.setStatus(this.attempt === 0 ? "connecting" : "reconnecting", { retryInMs: 0 });
     const ws = new WebSocket(this.url());
     this.ws = ws;
     ws.addEventListener("open", () => {
@@ -79,11 +104,14 @@ export class SignalClient extends EventTarget {
       this.setStatus("closed", { code: ev.code, reason: ev.reason });
       return;
     }
-    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    // A socket closed for abuse or slowness waits the longest step, so a misbehaving page
+    // cannot hammer the server.
+    const step = ev.code === 4008 || ev.code === 4009 ? BACKOFF_MS.length - 1 : Math.min(this.attempt, BACKOFF_MS.length - 1);
+    const delay = Math.round(BACKOFF_MS[step] * (0.8 + Math.random() * 0.4));
     this.attempt += 1;
     this.setStatus("reconnecting", { code: ev.code, retryInMs: delay });
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connect(), delay * (0.8 + Math.random() * 0.4));
+    this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
   setStatus(state, extra = {}) {
