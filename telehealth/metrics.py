@@ -30,7 +30,9 @@ LOGINS = Counter(
     "telehealth_logins", "Staff sign-in answers: ok, failed (wrong credentials) or throttled (locked or too many)",
     ["outcome"], registry=REGISTRY,
 )  # fmt: skip
-LOCKOUTS = Counter("telehealth_account_lockouts", "Accounts locked after repeated failures", registry=REGISTRY)
+LOCKOUTS = Counter(
+    "telehealth_account_lockouts", "Sign-in attempts refused because the account is locked", registry=REGISTRY
+)
 
 VISITS = Gauge("telehealth_visits", "Visits by state (whole database, read at scrape)", ["state"], registry=REGISTRY)
 PARTICIPANTS = Gauge("telehealth_participants_connected", "Visit participants attached here", registry=REGISTRY)
@@ -87,7 +89,7 @@ def record_login(status: int) -> None:
 
 
 def record_lockout() -> None:
-    """An account was locked after too many failures."""
+    """A sign-in was refused because the account is locked."""
     LOCKOUTS.inc()
 
 

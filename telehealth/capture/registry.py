@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiortc import RTCIceServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth import metrics
 from telehealth.records.mediastore import MediaStore
 
 from .runner import CaptureRunner
@@ -99,6 +100,7 @@ class PeerRegistry:
             raise BadOffer("the SDP offer could not be used (it needs a VP8 video m-line)") from exc
         old = self._runners.get(visit_id)
         self._runners[visit_id] = runner
+        metrics.set_capture_peers(len(self._runners))
         if old is not None:
             # The replaced runner may still be cutting a clip; the new peer must not wait for it.
             self._spawn(old.close())
@@ -108,6 +110,7 @@ class PeerRegistry:
         """The peer's state callback (synchronous): drop a closed peer, report every move."""
         if state is PeerState.CLOSED and holder and self._runners.get(visit_id) is holder[0]:
             del self._runners[visit_id]
+            metrics.set_capture_peers(len(self._runners))
             log.info("visit %s: capture peer closed, runner dropped (%d left)", visit_id, len(self._runners))
             # Its clip tasks still get their grace period; close() is idempotent.
             self._spawn(holder[0].close())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -18,6 +19,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth import metrics
 from telehealth.records import captures
 from telehealth.records.errors import DomainError
 from telehealth.records.mediastore import MediaStore
@@ -203,12 +205,14 @@ class CaptureRunner:
     async def _clip(
         self, step: ProtocolStep, capture_id: uuid.UUID, start: float, end: float, by: uuid.UUID | None
     ) -> None:
+        started = time.perf_counter()
         try:
             result = await self.peer.capture(step.id, start, end, still=False, clip=True, rule=step.still_rule)
             clip = result.clip
             assert clip is not None
             async with self._sessionmaker() as db, db.begin():
                 await store_stream_clip(db, self._store, capture_id, clip, postroll=self._postroll, by=by)
+            metrics.record_capture("clip", ok=True, nbytes=len(clip.data), seconds=time.perf_counter() - started)
             log.info(
                 "visit %s step %s: clip stored (%.1f s, %d frames)",
                 self.visit_id,
@@ -230,6 +234,7 @@ class CaptureRunner:
 
     async def _fail(self, capture_id: uuid.UUID, reason: str) -> None:
         """Mark a still-pending clip take failed so the clinician sees it (an upload may fill it)."""
+        metrics.record_capture("clip", ok=False)
         try:
             async with self._sessionmaker() as db, db.begin():
                 capture = await captures.get_capture(db, capture_id)

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from telehealth import metrics
 from telehealth.handlers.common import ANONYMOUS, Handler, SessionsEnded, SessionSource
 from telehealth.handlers.passwords import DUMMY_HASH, AdmissionGate, PasswordChecker
 from telehealth.handlers.throttle import Throttle
@@ -91,6 +92,7 @@ class AccountsHandler(Handler):
                 await record_refusal(self.sessionmaker, anonymous, _login_refused(attempted, "throttled"))
                 raise Throttled("too many failed attempts; try again later", retry_after=client.retry_after)
             if not account.granted:
+                metrics.record_lockout()
                 # The same answer as a wrong password: a lock must not tell that the account exists.
                 await record_refusal(self.sessionmaker, anonymous, _login_refused(attempted, "locked"))
                 raise NotAuthenticated(INVALID_LOGIN)

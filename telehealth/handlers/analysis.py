@@ -21,6 +21,7 @@ from aiohttp import web
 from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth import metrics
 from telehealth.analysis.landmarks import CODE_VERSION, MODEL, model_version
 from telehealth.analysis.metrics import Side
 from telehealth.analysis.pool import LandmarkPool
@@ -209,6 +210,7 @@ class AnalysisService:
         except asyncio.QueueFull:
             log.warning("analysis queue full: media %s not measured now", media_id)
             return False
+        metrics.set_measurement_queue(self._queue.qsize())
         return True
 
     async def capture_changed(self, visit_id: uuid.UUID, reason: str) -> None:
@@ -254,6 +256,7 @@ class AnalysisService:
             finally:
                 self._queued.discard(media_id)
                 self._queue.task_done()
+                metrics.set_measurement_queue(self._queue.qsize())
 
     async def measure_media(self, media_id: uuid.UUID) -> Measurement:
         """Measure one stored still and store the reading as a new row (a still without a face is flagged)."""
@@ -295,6 +298,7 @@ class AnalysisService:
                     "model_version": self._model_version,
                 },
             )
+        metrics.observe_measurement(reading.total_ms / 1000.0)
         log.info("measured media %s: %s in %.0f ms", media.id, reading.status.value, reading.total_ms)
         return row
 

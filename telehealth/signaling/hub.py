@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from telehealth import metrics
 from telehealth.signaling import resumetoken
 from telehealth.signaling.broker import Broker, BrokerUnavailable, PresenceItem
 from telehealth.signaling.capturemessages import CaptureChanged
@@ -377,12 +378,15 @@ class Hub:
             raise ProtocolError(ErrorCode.FORBIDDEN, "wait until you are admitted", message.id)
         if message.SENDERS is not None and slot.identity.role.value not in message.SENDERS:
             raise ProtocolError(ErrorCode.FORBIDDEN, f"{message.TYPE} is not for your role", message.id)
+        started = time.perf_counter()
         try:
             target = room.target(slot, getattr(message, "peer", None))
         except ProtocolError as exc:
             exc.ref = message.id
             raise
         await self._deliver(room, target, message, slot.pid)
+        # The server's share of relay latency: to the local outbox or onto the bus.
+        metrics.observe_relay(time.perf_counter() - started)
 
     async def _deliver(self, room: Room, target: Member, message: Message, sender: str) -> None:
         stamped = message.model_copy(update={"peer": sender})

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth import metrics
 from telehealth.capture.catalogue import ProtocolCatalogue
 from telehealth.capture.protocol import CaptureProtocol, ProtocolStep
 from telehealth.capture.registry import BadOffer, PeerRegistry, RegistryClosed
@@ -241,6 +242,10 @@ class CaptureTakes:
             step = self._step(visit, step_id)
             runner = self._local(visit)
             cut = await runner.cut_still(step, click) if runner is not None and step.still else None
+            if cut is not None:
+                metrics.record_capture(
+                    "still", ok=True, nbytes=len(cut.image.data), seconds=time.perf_counter() - clicked
+                )
             async with UnitOfWork(self._sessionmaker, actor) as uow:
                 still = None
                 if step.still:

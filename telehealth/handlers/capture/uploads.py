@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from aiohttp import StreamReader
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth import metrics
 from telehealth.capture import uploads
 from telehealth.handlers.uow import UnitOfWork
 from telehealth.records import audit, captures, visits
@@ -94,6 +96,7 @@ class DeviceUploads:
             kind = capture.kind
         loop = asyncio.get_running_loop()
         workdir = await loop.run_in_executor(self._executor, uploads.upload_dir, self.settings.var_dir)
+        started = time.perf_counter()
         try:
             raw = workdir / "body"
             head = await uploads.receive_body(
@@ -101,11 +104,17 @@ class DeviceUploads:
             )
             if (sniffed := uploads.sniff(head)) != ctype:
                 raise UnsupportedMedia(f"declared {ctype} but the body is {sniffed or 'not a supported type'}")
-            return await self._store_upload(capture_id, media_id, kind, ctype, raw, workdir, actor=actor, key=key)
+            media, created = await self._store_upload(
+                capture_id, media_id, kind, ctype, raw, workdir, actor=actor, key=key
+            )
+            metrics.record_upload(kind.value, ok=True, nbytes=media.size, seconds=time.perf_counter() - started)
+            return media, created
         except DomainError as exc:
+            metrics.record_upload(kind.value, ok=False)
             log.warning("upload to capture %s refused: %s (%s)", capture_id, exc.code, exc.message)
             raise
         except asyncio.CancelledError:  # the client went away and the server cancels handlers
+            metrics.record_upload(kind.value, ok=False)
             log.warning("upload to capture %s incomplete: the client went away", capture_id)
             raise
         finally:
