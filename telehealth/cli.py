@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from telehealth import maintenance
+from telehealth.analysis import command as measure_command
 from telehealth.app import create_app
 from telehealth.demo import DemoInfo, ensure_demo
 from telehealth.logs import configure_logging
@@ -155,12 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name")
     sub.add_parser("demo", help="seed the demo clinic and print logins and a join link")
     maintenance.add_commands(sub)
+    measure_command.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `telehealth` command."""
     args = build_parser().parse_args(argv)
+    if args.command == "measure":  # photographs on disk: no settings, database or var/ needed
+        return measure_command.run(args)
     os.umask(PRIVATE_UMASK)  # before settings: they may create var/ and the secret key
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
