@@ -22,9 +22,16 @@ ensure_venv() {
     "$(find_python)" -m venv .venv
   fi
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "Installing Python dependencies into .venv (log: .venv/install.log) ..."
-    if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}" \
-        >.venv/install.log 2>&1; then
+    echo "Installing Python dependencies into .venv (log: .venv/install.log; a first install takes a few minutes) ..."
+    # Progress: one line per package as pip resolves and installs it; the full output goes to the log.
+    set +o pipefail
+    .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}" 2>&1 \
+      | tee .venv/install.log \
+      | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; } \
+      | cut -c1-100 | sed -u 's/^/  /'
+    local status=${PIPESTATUS[0]}
+    set -o pipefail
+    if [ "$status" != 0 ]; then
       tail -40 .venv/install.log >&2
       return 1
     fi
