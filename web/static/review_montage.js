@@ -2,6 +2,7 @@
 import { api, el } from "./api.js";
 import { badge, fmtDate, fmtDateTime, itemBadges, originalOf, patientName, previewOf, showFatal, startPage } from "./review_common.js";
 import { initGrading } from "./review_grading.js";
+import { initMeasurements } from "./review_measure.js";
 import { initNotes, openNotes } from "./review_notes.js";
 import { clipPlayer } from "./review_player.js";
 
@@ -81,7 +82,9 @@ async function main() {
     for (const video of viewer.querySelectorAll("video")) video.pause();
   });
   initNotes(me);
-  await initGrading(visitId, me);
+  const labels = Object.fromEntries(data.steps.map((s) => [s.step_id, s.label]));
+  const measured = await initMeasurements(visitId, labels);
+  await initGrading(visitId, me, measured ? measured.eface : {});
   document.body.dataset.ready = "true";
 }
 
