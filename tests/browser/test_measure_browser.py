@@ -76,6 +76,18 @@ async def test_the_surgeon_sees_measurements_per_side_and_toggles_landmarks_on_t
     assert img_box["x"] < pupil["x"] < img_box["x"] + img_box["width"]
     assert img_box["y"] < pupil["y"] < img_box["y"] + img_box["height"]
 
+    # In the viewer the full still (the real face) gets its own overlay, fitted like the image (contain).
+    await card.get_by_role("button", name="Open Rest still").click()
+    viewer = page.locator("#viewer")
+    await page.wait_for_function("() => document.querySelector('#viewer img.full')?.naturalWidth === 1280")
+    await viewer.get_by_role("button", name="Landmarks").click()
+    big = viewer.locator("svg.landmarks")
+    await expect(big).to_be_visible()
+    assert await big.locator("circle").count() == 478
+    await _shots(page, "measure-viewer")
+    await page.set_viewport_size(DESKTOP)
+    await viewer.get_by_role("button", name="Close").click()
+
     smile_field = page.locator('#eface-form input[name="oral_commissure_smile"]')
     value = int(await smile_field.input_value())
     assert 0 < value < 100

@@ -22,13 +22,16 @@ function stillFor(data, stepId) {
   return withPoints.find((s) => s.media_id === used) || withPoints[0] || null;
 }
 
-// Points are in the measured file's pixels: a viewBox of the file's size scales them to the shown image.
-function overlay(still) {
+const byStep = new Map();  // step id -> the still whose landmarks are drawn
+
+// Points are in the measured file's pixels: a viewBox of the file's size scales them to the shown image
+// ("slice" for the montage's object-fit: cover, "meet" for the viewer's object-fit: contain).
+function overlay(still, fit = "slice") {
   const m = still.measurement;
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", "landmarks");
   svg.setAttribute("viewBox", `0 0 ${m.width} ${m.height}`);
-  svg.setAttribute("preserveAspectRatio", "xMidYMid slice");  // as the still's object-fit: cover
+  svg.setAttribute("preserveAspectRatio", `xMidYMid ${fit}`);
   svg.setAttribute("aria-hidden", "true");
   const r = Math.max(m.width, m.height) / 300;
   for (const [x, y] of m.landmarks) {
@@ -41,6 +44,15 @@ function overlay(still) {
   return svg;  // hidden by CSS until toggled (SVG elements have no `hidden` property)
 }
 
+function toggleFor(svg) {
+  const toggle = el("button", { type: "button", class: "secondary small landmark-toggle", "aria-pressed": "false" }, "Landmarks");
+  toggle.addEventListener("click", () => {
+    const shown = svg.classList.toggle("shown");
+    toggle.setAttribute("aria-pressed", String(shown));
+  });
+  return toggle;
+}
+
 function addToggle(card, still) {
   const slot = card.querySelector(".slot.still");
   const img = slot?.querySelector("img");
@@ -49,12 +61,15 @@ function addToggle(card, still) {
   frame.classList.add("overlay-frame");
   const svg = overlay(still);
   frame.append(svg);
-  const toggle = el("button", { type: "button", class: "secondary small landmark-toggle", "aria-pressed": "false" }, "Landmarks");
-  toggle.addEventListener("click", () => {
-    const shown = svg.classList.toggle("shown");
-    toggle.setAttribute("aria-pressed", String(shown));
-  });
-  slot.after(toggle);
+  slot.after(toggleFor(svg));
+}
+
+// The viewer's full-size still with its own overlay and toggle (nothing when the step was not measured).
+export function viewerStill(stepId, img) {
+  const still = byStep.get(stepId);
+  if (!still) return [img];
+  const svg = overlay(still, "meet");
+  return [el("div", { class: "overlay-frame viewer-frame" }, img, svg), toggleFor(svg)];
 }
 
 function stepTable(stepId, label, step, units) {
@@ -78,8 +93,8 @@ function stepTable(stepId, label, step, units) {
 }
 
 function sideNote(data) {
-  const side = data.affected_side ? `affected side ${data.affected_side} (${data.affected_side_source})` : "affected side unknown";
-  return `Sides are the subject's own. ${side}; movement is the change from rest. Measurements ${DISCLAIMER}.`;
+  const side = data.affected_side ? `${data.affected_side} (${data.affected_side_source})` : "unknown";
+  return `Sides are the subject's own; affected side: ${side}. Movement is the change from rest; asymmetry is |right − left| / healthy side. Values ${DISCLAIMER}.`;
 }
 
 // Decorates the montage (already rendered) and fills the measurements section; returns the data (or null).
@@ -94,7 +109,9 @@ export async function initMeasurements(visitId, labels) {
   }
   for (const card of document.querySelectorAll("#montage .step")) {
     const still = stillFor(data, card.dataset.step);
-    if (still) addToggle(card, still);
+    if (!still) continue;
+    byStep.set(card.dataset.step, still);
+    addToggle(card, still);
   }
   const steps = Object.entries(data.steps);
   const flagged = data.stills.filter((s) => s.measurement && s.measurement.status !== "ok");

@@ -4,9 +4,9 @@ import { fmtDate } from "./review_common.js";
 import { DISCLAIMER } from "./review_measure.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const W = 320;
-const H = 150;
-const PAD = { l: 40, r: 10, t: 10, b: 26 };
+const W = 260;
+const H = 140;
+const PAD = { l: 38, r: 12, t: 12, b: 22 };
 const SIDES = [["right", "#c2410c"], ["left", "#1d4ed8"]];
 const STEP_NAMES = { rest: "rest", brow_raise: "brow raise", eye_close_gentle: "gentle eye closure",
   smile_open: "open smile", lower_teeth: "lower teeth" };
@@ -32,10 +32,9 @@ function plot(series) {
     "aria-label": `${series.metric} ${series.kind} at ${series.step_id}, right and left, over ${pts.length} visits` });
   svg.append(node("line", { x1: PAD.l, y1: y(lo), x2: W - PAD.r, y2: y(lo), stroke: "#9aa5b1" }),
     node("line", { x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: H - PAD.b, stroke: "#9aa5b1" }),
-    node("text", { x: PAD.l - 4, y: y(hi) + 4, "text-anchor": "end", "font-size": 10 }, hi.toFixed(1)),
-    node("text", { x: PAD.l - 4, y: y(lo) + 4, "text-anchor": "end", "font-size": 10 }, lo.toFixed(1)),
-    node("text", { x: 2, y: PAD.t + 8, "font-size": 10 }, unit));
-  pts.forEach((p, i) => svg.append(node("text", { x: x(i), y: H - 8, "text-anchor": "middle", "font-size": 10 }, fmtDate(p.scheduled_at))));
+    node("text", { x: PAD.l - 4, y: y(hi) + 4, "text-anchor": "end", "font-size": 11 }, hi.toFixed(1)),
+    node("text", { x: PAD.l - 4, y: y(lo) + 4, "text-anchor": "end", "font-size": 11 }, lo.toFixed(1)));
+  pts.forEach((p, i) => svg.append(node("text", { x: x(i), y: H - 8, "text-anchor": "middle", "font-size": 11 }, fmtDate(p.scheduled_at))));
   for (const [side, color] of SIDES) {
     if (pts.length > 1) {
       svg.append(node("polyline", { points: pts.map((p, i) => `${x(i)},${y(p[side])}`).join(" "), fill: "none", stroke: color, "stroke-width": 2 }));
@@ -48,7 +47,7 @@ function plot(series) {
   }
   const what = series.kind === "movement" ? "movement from rest" : "";
   return el("figure", { class: "trend-plot", "data-metric": series.metric, "data-step": series.step_id, "data-kind": series.kind },
-    el("h3", {}, `${series.metric.replaceAll("_", " ")} · ${STEP_NAMES[series.step_id] || series.step_id} ${what}`),
+    el("h3", {}, `${series.metric.replaceAll("_", " ")} (${unit}) · ${STEP_NAMES[series.step_id] || series.step_id} ${what}`),
     svg);
 }
 
