@@ -59,5 +59,5 @@ export async function initTrend(patientId) {
   box.querySelector(".trend-plots").replaceChildren(...shown.map(plot));
   box.querySelector(".legend").replaceChildren(
     ...SIDES.map(([side]) => el("span", { class: `chip side-${side}` }, `● subject's ${side}`)),
-    el("span", { class: "muted" }, ` · ${DISCLAIMER}`));
+    el("span", { class: "muted" }, DISCLAIMER));
 }
