@@ -29,7 +29,7 @@ from telehealth.analysis.visit import VisitAnalysis, analyse_visit
 from telehealth.handlers.capture.events import CaptureChange, FanOutListener
 from telehealth.handlers.uow import UnitOfWork
 from telehealth.keys import CAPTURE_LISTENER, MEDIA_STORE, SESSIONMAKER, SETTINGS
-from telehealth.records import audit, measurements
+from telehealth.records import audit, fhir, measurements
 from telehealth.records.errors import InvalidInput
 from telehealth.records.mediastore import MediaStore
 from telehealth.records.models import AffectedSide, Measurement, MeasurementStatus, Patient, Visit
@@ -88,6 +88,19 @@ def _analyse(
         if s.measurement and s.measurement.landmarks
     }
     return {step: s.media.id for step, s in picked.items()}, analyse_visit(points, affected)
+
+
+async def measured_steps(db: AsyncSession, visit_id: uuid.UUID) -> list[fhir.MeasuredStep]:
+    """A visit's computed numbers per step with the still and model they come from (for the record)."""
+    _, patient, stills = await measurements.visit_stills(db, visit_id)
+    by_media = {s.media.id: s.measurement for s in stills if s.measurement is not None}
+    used, result = await asyncio.to_thread(_analyse, stills, recorded_side(patient))
+    out = []
+    for step, step_result in result.steps.items():
+        m = by_media.get(used[step]) if step in used else None
+        if m is not None:
+            out.append(fhir.MeasuredStep(step, m.media_id, m.id, m.model, m.model_version, m.code_version, step_result))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

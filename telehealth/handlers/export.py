@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.capture.catalogue import ProtocolCatalogue
+from telehealth.handlers.analysis import measured_steps
 from telehealth.handlers.review import series_protocol
 from telehealth.handlers.uow import UnitOfWork
 from telehealth.records import audit, export, fhir, review
@@ -47,7 +48,10 @@ class ExportHandler:
             visit, _, _ = await review.visit_header(uow.db, visit_id)
             protocol = series_protocol(self._catalogue, visit)
             steps = protocol.steps if protocol else ()
-            bundle = await fhir.fhir_bundle(uow.db, self._store, visit_id, base_url=base_url, steps=steps)
+            measured = await measured_steps(uow.db, visit_id)
+            bundle = await fhir.fhir_bundle(
+                uow.db, self._store, visit_id, base_url=base_url, steps=steps, measured=measured
+            )
             uow.audit(
                 "export_fhir",
                 object_type="visit",

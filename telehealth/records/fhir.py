@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telehealth.analysis.metrics import METRIC_UNITS, SIDES
+from telehealth.analysis.visit import StepResult
 from telehealth.records.captures import StepInfo, current_takes, step_sequence
 from telehealth.records.errors import Conflict, RecordNotFound
 from telehealth.records.grading import current_grades, grade_history
@@ -41,6 +43,10 @@ PROTOCOL_STEP_SYSTEM = f"{_CS}/protocol-step"
 PROVENANCE_SYSTEM = f"{_CS}/media-provenance"
 GRADE_SYSTEM = f"{_CS}/facial-grading"
 REPORT_SYSTEM = f"{_CS}/report"
+MEASUREMENT_SYSTEM = f"{_CS}/facial-measurement"
+METHOD_SYSTEM = f"{_CS}/measurement-method"
+UCUM = "http://unitsofmeasure.org"
+DECISION_SUPPORT = "Computed from landmarks — decision support, not a diagnosis."
 MRN_SYSTEM = "https://facial-capture.invalid/fhir/NamingSystem/mrn"
 MEDIA_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/media-type"
 SNOMED = "http://snomed.info/sct"
@@ -60,6 +66,19 @@ _GRADE_NAMES = {
     GradingScale.SUNNYBROOK: "Sunnybrook facial grading system composite score",
     GradingScale.EFACE: "eFACE facial function total score",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredStep:
+    """A step's computed numbers for the record: the still they come from and the model that read it."""
+
+    step_id: str
+    media_id: uuid.UUID
+    measurement_id: uuid.UUID
+    model: str
+    model_version: str
+    code_version: str
+    result: StepResult
 
 
 def _ref(resource_id: uuid.UUID | str) -> dict[str, str]:
@@ -116,11 +135,19 @@ def _known_user(users: dict[uuid.UUID, User], user_id: uuid.UUID | None, fallbac
 
 
 async def fhir_bundle(
-    db: AsyncSession, store: MediaStore, visit_id: uuid.UUID, *, base_url: str, steps: Sequence[StepInfo]
+    db: AsyncSession,
+    store: MediaStore,
+    visit_id: uuid.UUID,
+    *,
+    base_url: str,
+    steps: Sequence[StepInfo],
+    measured: Sequence[MeasuredStep] = (),
 ) -> dict[str, Any]:
     """A FHIR R4 collection Bundle for one visit (capture-protocol.md, "Attaching to the record").
 
     ``steps`` are the visit protocol's steps: Media follow their order and carry their labels.
+    ``measured`` are the face measurements computed from the visit's stills: one Observation per
+    measurement and side, and one per asymmetry, each derived from the Media of its still.
     """
     visit, patient, _ = await visit_header(db, visit_id)
     takes = current_takes(await db.scalars(select(Capture).where(Capture.visit_id == visit_id)))
@@ -137,6 +164,8 @@ async def fhir_bundle(
     entries: list[dict[str, Any]] = [_patient(patient), _encounter(visit)]
     entries += [_practitioner(u) for u in users.values()]
     media_entries: list[tuple[str, dict[str, Any]]] = []
+    still_media: dict[str, str] = {}
+    labels = {s.id: s.label for s in steps}
     for step in step_sequence(steps, (step for (_, step, _) in takes)):
         for kind in (CaptureKind.STILL, CaptureKind.CLIP):
             found = takes.get((visit_id, step.id, kind))
@@ -150,9 +179,16 @@ async def fhir_bundle(
             operator = _known_user(users, capture.created_by, visit.clinician_id)
             resource = _media(media, capture, step.label, visit, operator, hashes, base_url)
             media_entries.append((f"{step.label} ({kind.value})", resource))
+            if kind is CaptureKind.STILL:
+                still_media[step.id] = resource["id"]
     entries += [r for _, r in media_entries]
     media_refs = [_ref(r["id"]) for _, r in media_entries]
     observations = [_observation(g, visit, media_refs) for g in grades.values()]
+    for ms in measured:
+        # The measured copy is the one exported when it is the take's primary file; else the take's Media.
+        media_id = str(ms.media_id) if str(ms.media_id) in still_media.values() else still_media.get(ms.step_id)
+        if media_id is not None:
+            observations += _measurement_observations(ms, labels.get(ms.step_id, ms.step_id), visit, media_id)
     entries += observations
     entries.append(_report(visit, media_entries, observations))
     return {
@@ -281,6 +317,93 @@ def _observation(g: Grade, visit: Visit, media_refs: list[dict[str, str]]) -> di
             for k in ("static", "dynamic", "synkinesis")
         ]
     return obs
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": round(value, 3), "unit": unit, "system": UCUM, "code": unit}
+
+
+def _measurement_observations(m: MeasuredStep, step_label: str, visit: Visit, media_id: str) -> list[dict[str, Any]]:
+    """Per metric of one step: an Observation per side (with its movement from rest) and one for the asymmetry."""
+    model = f"{m.model} {m.model_version} (measurement code {m.code_version})"
+    base: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "exam"}]}
+        ],
+        "subject": _ref(visit.patient_id),
+        "encounter": _ref(visit.id),
+        "effectiveDateTime": _instant(visit.started_at or visit.scheduled_at),
+        "derivedFrom": [_ref(media_id)],
+        "method": {
+            "coding": [{"system": METHOD_SYSTEM, "code": m.model, "version": m.model_version, "display": model}],
+            "text": f"Face landmarks: {model}",
+        },
+        "bodySite": {"coding": [{"system": SNOMED, "code": FACE_STRUCTURE, "display": "Face structure"}]},
+        "note": [{"text": DECISION_SUPPORT}],
+    }
+    r = m.result
+    out: list[dict[str, Any]] = []
+    for metric, sides in r.metrics.items():
+        unit = METRIC_UNITS.get(metric)
+        if unit is None:
+            continue
+        for side in SIDES:
+            title = f"{_label(metric)}, subject's {side} side, {step_label}"
+            obs = {
+                **base,
+                "id": str(uuid.uuid5(m.measurement_id, f"{metric}/{side}")),
+                "code": {"coding": [_coding(MEASUREMENT_SYSTEM, f"{metric}.{side}", title)], "text": title},
+                "valueQuantity": _quantity(sides[side], unit),
+                "component": [
+                    {
+                        "code": {"coding": [_coding(PROTOCOL_STEP_SYSTEM, m.step_id, step_label)], "text": step_label},
+                        "valueString": step_label,
+                    }
+                ],
+            }
+            if r.movement is not None and metric in r.movement:
+                obs["component"].append(
+                    {
+                        "code": {
+                            "coding": [_coding(MEASUREMENT_SYSTEM, "movement-from-rest", "Movement from rest")],
+                            "text": "Movement from rest",
+                        },
+                        "valueQuantity": _quantity(r.movement[metric][side], unit),
+                    }
+                )
+            out.append(obs)
+        asym = r.asymmetry_pct.get(metric)
+        moved = (r.movement_asymmetry_pct or {}).get(metric)
+        if asym is None and moved is None:
+            continue  # undefined: the healthy side's value is zero
+        title = f"{_label(metric)} asymmetry, {step_label}"
+        obs = {
+            **base,
+            "id": str(uuid.uuid5(m.measurement_id, f"{metric}/asymmetry")),
+            "code": {"coding": [_coding(MEASUREMENT_SYSTEM, f"{metric}.asymmetry", title)], "text": title},
+        }
+        if asym is not None:
+            obs["valueQuantity"] = _quantity(asym, "%")
+        else:
+            obs["dataAbsentReason"] = {"text": "undefined: the healthy side's value is zero"}
+        if moved is not None:
+            obs["component"] = [
+                {
+                    "code": {
+                        "coding": [_coding(MEASUREMENT_SYSTEM, "movement-asymmetry", "Movement asymmetry")],
+                        "text": "Movement asymmetry",
+                    },
+                    "valueQuantity": _quantity(moved, "%"),
+                }
+            ]
+        out.append(obs)
+    return out
 
 
 def _report(

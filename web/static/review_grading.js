@@ -18,6 +18,37 @@ const EFACE = {
     ["mentalis_synkinesis", "Mentalis"], ["platysmal_synkinesis", "Platysmal"]],
 };
 
+// Form item <- computed eFACE item of the visit analysis (GET /api/visits/{id}/measurements "eface").
+const COMPUTED = {
+  resting_brow: "brow_rest", brow_elevation: "brow_elevation", gentle_eye_closure: "eye_closure_gentle",
+  full_eye_closure: "eye_closure_full", oral_commissure_smile: "smile", lower_lip_eee: "lower_lip",
+  ocular_synkinesis: "ocular_synkinesis",
+};
+
+// Brow at rest is computed on eFACE's 0-200 scale (100 = level); the form takes it folded to 0-100.
+function formValue(field, value) {
+  const v = field === "resting_brow" ? 100 - Math.abs(100 - value) : value;
+  return String(Math.round(Math.max(0, Math.min(100, v))));
+}
+
+// Prefill from the stills' measurements: marked "computed", still editable; editing drops the mark.
+function prefill(computed) {
+  const form = document.getElementById("eface-form");
+  for (const [field, key] of Object.entries(COMPUTED)) {
+    const item = computed[key];
+    const input = form.elements.namedItem(field);
+    if (!item || !input) continue;
+    input.value = formValue(field, item.value);
+    input.classList.add("computed");
+    const mark = el("small", { class: "computed-mark", title: `${item.basis}; computed from landmarks — decision support, not a diagnosis` }, "computed");
+    input.after(mark);
+    input.addEventListener("input", () => {
+      input.classList.remove("computed");
+      mark.remove();
+    }, { once: true });
+  }
+}
+
 function range(lo, hi) {
   return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 }
@@ -73,8 +104,9 @@ function renderGrades(data) {
     el("td", {}, summary(g)), el("td", {}, g.author_name))));
 }
 
-export async function initGrading(visitId, me) {
+export async function initGrading(visitId, me, computed = {}) {
   buildForms();
+  prefill(computed);
   const canGrade = me.role === "clinician" || me.role === "admin";
   document.getElementById("grading-readonly").hidden = canGrade;
   const forms = { "hb-form": "house_brackmann", "sb-form": "sunnybrook", "eface-form": "eface" };

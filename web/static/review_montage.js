@@ -2,6 +2,7 @@
 import { api, el } from "./api.js";
 import { badge, fmtDate, fmtDateTime, itemBadges, originalOf, patientName, previewOf, showFatal, startPage } from "./review_common.js";
 import { initGrading } from "./review_grading.js";
+import { initMeasurements, viewerStill } from "./review_measure.js";
 import { initNotes, openNotes } from "./review_notes.js";
 import { clipPlayer } from "./review_player.js";
 
@@ -21,7 +22,7 @@ function open(step, take) {
   const body = document.getElementById("viewer-body");
   if (!file) body.replaceChildren(el("p", { class: "muted" }, `No file (${take.status}).`));
   else if (take.kind === "clip") body.replaceChildren(clipPlayer(file, step.label).root);
-  else body.replaceChildren(el("img", { class: "full", src: file.url, alt: `${step.label} still` }));
+  else body.replaceChildren(...viewerStill(step.step_id, el("img", { class: "full", src: file.url, alt: `${step.label} still` })));
   const meta = document.getElementById("viewer-meta");
   meta.replaceChildren(...itemBadges(take, file));
   if (file) {
@@ -81,7 +82,9 @@ async function main() {
     for (const video of viewer.querySelectorAll("video")) video.pause();
   });
   initNotes(me);
-  await initGrading(visitId, me);
+  const labels = Object.fromEntries(data.steps.map((s) => [s.step_id, s.label]));
+  const measured = await initMeasurements(visitId, labels);
+  await initGrading(visitId, me, measured ? measured.eface : {});
   document.body.dataset.ready = "true";
 }
 

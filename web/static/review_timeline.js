@@ -1,5 +1,6 @@
 // Patient timeline: every visit as a row of standardized thumbnails, newest first.
 import { api, el } from "./api.js";
+import { initTrend } from "./review_trend.js";
 import { badge, fmtDate, fmtDateTime, gradeChips, patientName, showFatal, startPage } from "./review_common.js";
 
 const patientId = location.pathname.split("/").pop();
@@ -47,6 +48,12 @@ async function main() {
       new Date(visitsById.get(x).scheduled_at) - new Date(visitsById.get(y).scheduled_at));
     location.assign(`/review/compare?${new URLSearchParams({ a, b })}`);
   });
+  try {
+    await initTrend(patientId);
+  } catch (err) {
+    // A reader without access to measurements still gets the timeline.
+    console.warn("trend unavailable", err);
+  }
   document.body.dataset.ready = "true";
 }
 
