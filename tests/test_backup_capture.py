@@ -24,8 +24,8 @@ async def _uploads_ok(client: TestClient[Any, Any], kind: str) -> float:
 async def test_a_backup_during_a_visits_uploads_restores_and_verifies_and_metrics_count_them(
     client: TestClient[Any, Any],
     settings: Settings,
-    fresh_database: str,
-    tmp_path: Path,  # noqa: F811
+    fresh_database: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stills_before, clips_before = await _uploads_ok(client, "still"), await _uploads_ok(client, "clip")
     ctx, still_id, clip_id = await pending_takes(client, "BKCAP")
