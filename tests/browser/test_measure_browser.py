@@ -97,6 +97,17 @@ async def test_the_surgeon_sees_measurements_per_side_and_toggles_landmarks_on_t
     await expect(smile_field).not_to_have_class("computed")
     await _shots(page, "measure-visit")
 
+    # Two visits side by side carry each measurement's change (the same visit twice: no change).
+    await page.goto(s.url(f"/review/compare?a={visit_id}&b={visit_id}"))
+    await page.wait_for_selector("body[data-ready=true]")
+    numbers = page.locator('.compare-row[data-step="smile_open"] .measure-change')
+    await expect(numbers.locator("thead th")).to_have_text(
+        ["Measurement", "Movement from rest, right", "Change", "Movement from rest, left", "Change", "Asymmetry %"]
+    )
+    moved = await numbers.locator('tr[data-metric="commissure_excursion"] td').all_text_contents()
+    assert moved[1] == moved[3] == "0.0" and " → " in moved[0]
+    await _shots(page, "measure-compare")
+
     await page.goto(s.url(f"/review/patients/{patient_id}"))
     await page.wait_for_selector("body[data-ready=true]")
     plot = page.locator('#trend .trend-plot[data-metric="commissure_excursion"]')

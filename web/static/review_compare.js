@@ -1,6 +1,7 @@
 // Two visits side by side, expression by expression, with clips played in sync.
 import { api, el } from "./api.js";
 import { fmtDate, itemBadges, originalOf, patientName, previewOf, showFatal, startPage } from "./review_common.js";
+import { changeTable } from "./review_measure.js";
 import { clipPlayer, syncControls, syncGroup } from "./review_player.js";
 
 const params = new URLSearchParams(location.search);
@@ -22,13 +23,15 @@ function side(step, take, clipPlayerOrNull) {
   return el("div", { class: `side${clipPlayerOrNull ? " with-clip" : ""}` }, ...parts);
 }
 
-function row(label, stepId, a, b) {
+function row(label, stepId, a, b, measured) {
   const clipA = originalOf(a && a.clip);
   const clipB = originalOf(b && b.clip);
   const players = [clipA && clipPlayer(clipA, `${label} before`), clipB && clipPlayer(clipB, `${label} after`)];
   const step = { label };
   const out = el("section", { class: "compare-row", "data-step": stepId }, el("h3", {}, label),
     el("div", { class: "pair" }, side(step, a, players[0]), side(step, b, players[1])));
+  const numbers = measured && changeTable(stepId, measured[0], measured[1], measured[1].units);
+  if (numbers) out.append(numbers);
   if (players[0] && players[1]) out.append(syncControls(syncGroup(players)));
   else if (clipA || clipB) out.append(el("p", { class: "muted" }, "Clip captured at only one of the two visits."));
   return out;
@@ -38,6 +41,9 @@ const captured = (s) => s && (s.still || s.clip);
 
 async function render(a, b) {
   const [ma, mb] = await Promise.all([a, b].map((id) => api("GET", `/api/visits/${id}/montage`)));
+  // The numbers are an extra: a visit not measured (or an error) leaves the stills and clips as they are.
+  const measured = await Promise.all([a, b].map((id) => api("GET", `/api/visits/${id}/measurements`)))
+    .catch(() => null);
   const warn = document.getElementById("compare-warning");
   warn.hidden = ma.patient.id === mb.patient.id;
   warn.textContent = "These visits belong to different patients.";
@@ -50,7 +56,7 @@ async function render(a, b) {
   const header = el("div", { class: "pair head" },
     el("strong", {}, `Before: ${fmtDate(ma.visit.scheduled_at)}`), el("strong", {}, `After: ${fmtDate(mb.visit.scheduled_at)}`));
   document.getElementById("compare").replaceChildren(header,
-    ...order.map((id) => row((sa.get(id) || sb.get(id)).label, id, sa.get(id), sb.get(id))));
+    ...order.map((id) => row((sa.get(id) || sb.get(id)).label, id, sa.get(id), sb.get(id), measured)));
   return ma.patient;
 }
 

@@ -122,3 +122,40 @@ export async function initMeasurements(visitId, labels) {
     ...flagged.map((s) => el("p", { class: "muted" }, `${labels[s.step_id] || s.step_id}: not measured (${s.measurement.status.replace("_", " ")}).`)));
   return data;
 }
+
+function change(a, b) {
+  return a === null || a === undefined || b === null || b === undefined ? null : b - a;
+}
+
+function signed(v, digits = 1) {
+  return v === null ? "–" : `${v > 0 ? "+" : ""}${Number(v).toFixed(digits)}`;
+}
+
+// Two visits' numbers for one expression: each side before and after and its change; for expressions the
+// movement from rest (what treatment aims to change) and the movement asymmetry. Null when either is unmeasured.
+export function changeTable(stepId, before, after, units) {
+  const a = before?.steps?.[stepId];
+  const b = after?.steps?.[stepId];
+  if (!a || !b) return null;
+  const moves = a.movement !== null && b.movement !== null;
+  const source = moves ? "movement" : "metrics";
+  const asym = moves ? "movement_asymmetry_pct" : "asymmetry_pct";
+  const rows = Object.keys(b.metrics).filter((name) => a.metrics[name]).map((name) => {
+    const unit = UNITS[units[name]] || units[name] || "";
+    const va = a[source][name] || {};
+    const vb = b[source][name] || {};
+    const cells = [`${NAMES[name] || name} (${unit})`,
+      `${num(va.right)} → ${num(vb.right)}`, signed(change(va.right, vb.right)),
+      `${num(va.left)} → ${num(vb.left)}`, signed(change(va.left, vb.left)),
+      `${num(a[asym]?.[name], 0)} → ${num(b[asym]?.[name], 0)}`];
+    return el("tr", { "data-metric": name }, ...cells.map((c, i) => el(i ? "td" : "th", i ? {} : { scope: "row" }, c)));
+  });
+  if (!rows.length) return null;
+  const what = moves ? "Movement from rest" : "Value";
+  const head = ["Measurement", `${what}, right`, "Change", `${what}, left`, "Change", "Asymmetry %"];
+  return el("div", { class: "measure-change", "data-step": stepId },
+    el("p", { class: "disclaimer" }, `${what} before → after; ${DISCLAIMER}.`),
+    el("div", { class: "table-scroll" }, el("table", { class: "measurements" },
+      el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...rows))));
+}
