@@ -21,6 +21,7 @@ from telehealth.http import (
     api_ice,
     api_join,
     api_media,
+    api_participants,
     api_patients,
     api_review,
     api_visits,
@@ -70,6 +71,7 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
         turn_secret=settings.turn_secret,
         turn_ttl=settings.turn_ttl_seconds,
         allowed_origins=settings.trusted_origins,
+        keep_chat=settings.keep_chat,
     )
 
 
@@ -101,7 +103,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     # After the database: at shutdown it closes first, so clip tasks can still write their rows.
     app.cleanup_ctx.append(capture_context)
-    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture):
+    for module in (pages, api_auth, api_patients, api_visits, api_join, api_admin, api_capture, api_participants):
         app.router.add_routes(module.routes)
     for module in (pages_review, api_review, api_grading, api_media, api_export):
         app.router.add_routes(module.routes)

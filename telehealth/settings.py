@@ -81,6 +81,8 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl_seconds: int = TURN_TTL_SECONDS
     trusted_origins: tuple[str, ...] = field(default=())
+    # Keep in-call chat with the visit record; off by default, so chat is ephemeral.
+    keep_chat: bool = False
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -123,4 +125,5 @@ class Settings:
             turn_secret=_secret(env, "TELEHEALTH_TURN_SECRET"),
             turn_ttl_seconds=_int(env, "TELEHEALTH_TURN_TTL_SECONDS", TURN_TTL_SECONDS),
             trusted_origins=urls("TELEHEALTH_TRUSTED_ORIGINS"),
+            keep_chat=_bool(env.get("TELEHEALTH_KEEP_CHAT"), False),
         )

@@ -15,6 +15,7 @@ from telehealth.handlers.health import HealthHandler
 from telehealth.handlers.ice import IceHandler
 from telehealth.handlers.join import JoinHandler
 from telehealth.handlers.notes import NotesHandler
+from telehealth.handlers.participants import ParticipantsHandler
 from telehealth.handlers.patients import PatientsHandler
 from telehealth.handlers.signaling_gateway import RecordsGateway
 from telehealth.handlers.throttle import Throttle
@@ -35,6 +36,7 @@ class Handlers:
     join: JoinHandler
     grading: GradingHandler
     notes: NotesHandler
+    participants: ParticipantsHandler
     ice: IceHandler
     health: HealthHandler
     signaling: RecordsGateway
@@ -62,6 +64,7 @@ class Handlers:
             join=JoinHandler(sessions, throttle=throttle),
             grading=GradingHandler(sessions),
             notes=NotesHandler(sessions),
+            participants=ParticipantsHandler(sessions, link_hours=settings.join_link_hours),
             ice=IceHandler(ice),
             health=HealthHandler(engine),
             signaling=RecordsGateway(sessions, policy),

@@ -1,7 +1,8 @@
 """Capture-protocol messages: the clinician drives the patient's page; the patient reports uploads.
 
 All are relayed between admitted participants (the server adds nothing but the sender's id), and
-each is limited to the role that may send it.
+each is limited to the role that may send it and the role it may go to: an interpreter, relative
+or colleague in the call neither drives the protocol nor sees it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class CaptureStart(Message):
     """Clinician -> patient: open the camera stream to the server; the protocol begins."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_start"] = "capture_start"
     peer: Id | None = None
 
@@ -32,6 +34,7 @@ class CaptureStep(Message):
     """Clinician -> patient: show this instruction (and the face oval); record the step."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_step"] = "capture_step"
     peer: Id | None = None
     step_id: StepId
@@ -45,6 +48,7 @@ class CaptureTake(Message):
     """Clinician -> patient: the click; grab the full-resolution still now, end the clip after post-roll."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_take"] = "capture_take"
     peer: Id | None = None
     step_id: StepId
@@ -59,6 +63,7 @@ class CaptureIds(Message):
     """Clinician -> patient: the record ids the device's files of a take upload to."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_ids"] = "capture_ids"
     peer: Id | None = None
     take_id: Uuid
@@ -71,6 +76,7 @@ class CaptureEnd(Message):
     """Clinician -> patient: the protocol is over; close the stream, hide the instruction."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_end"] = "capture_end"
     peer: Id | None = None
 
@@ -80,6 +86,7 @@ class UploadProgress(Message):
     """Patient -> clinician: where a device upload stands."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _PATIENT
+    TARGETS: ClassVar[frozenset[str] | None] = _CLINICIAN
     type: Literal["upload_progress"] = "upload_progress"
     peer: Id | None = None
     capture_id: Uuid

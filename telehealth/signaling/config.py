@@ -32,6 +32,11 @@ class SignalingSettings:
     # Rejected messages tolerated (refilling one per 10 s) before the socket is closed.
     max_strikes: int = 10
     send_queue_size: int = 128
+    # Chat lines per second and burst per participant (on top of the message rate above).
+    chat_per_second: float = 1.0
+    chat_burst: int = 5
+    # Keep chat with the visit record (TELEHEALTH_KEEP_CHAT); otherwise it is relayed and forgotten.
+    keep_chat: bool = False
     node_id: str | None = field(default=None)
 
     def __post_init__(self) -> None:

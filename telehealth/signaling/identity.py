@@ -45,6 +45,8 @@ class Identity:
     user_id: str | None = None
     # Whose dashboard lobby shows this participant while waiting (clinician or clinic id).
     lobby_id: str | None = None
+    # Someone let in by a link or a colleague's own login waits to be admitted whatever the role.
+    waits: bool = False
 
     def __post_init__(self) -> None:
         # Ids end up in Redis keys and channel names, so they are validated at the seam.
@@ -57,6 +59,11 @@ class Identity:
             object.__setattr__(self, "role", Role(self.role))
         if not 0 < len(self.display_name) <= 120:
             raise ValueError("display_name must be 1..120 characters")
+
+
+def skips_waiting(identity: Identity) -> bool:
+    """Whether this participant is admitted as soon as it joins."""
+    return identity.role.admitted_on_join and not identity.waits
 
 
 def valid_id(value: str) -> bool:

@@ -22,6 +22,7 @@ class CloseCode(IntEnum):
     SUPERSEDED = 4010  # the same participant connected again elsewhere
     DECLINED = 4011  # a clinician turned the participant away
     ENDED = 4012  # the visit has ended
+    REMOVED = 4013  # a clinician removed the participant from the call
 
 
 class Outbox(Protocol):
