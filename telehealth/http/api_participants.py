@@ -106,6 +106,7 @@ async def invite_info(request: web.Request) -> web.Response:
     invite, visit = await request.app[HANDLERS].participants.for_link(request.match_info["token"])
     return ok(
         InviteInfoOut(
+            visit_id=visit.id,
             clinician_name=visit.clinician.display_name,
             scheduled_at=visit.scheduled_at,
             role=invite.role,

@@ -299,6 +299,7 @@ class RosterOut(BaseModel):
 
 
 class InviteInfoOut(BaseModel):
+    visit_id: uuid.UUID
     clinician_name: str
     scheduled_at: datetime
     role: str

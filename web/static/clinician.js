@@ -1,28 +1,42 @@
-// The clinician's visit: camera, admit or decline from the waiting room, the call, ending the visit.
+// The clinician's visit: camera, admit or decline from the waiting room, invite and remove a third
+// participant, the call (a mesh with one connection per pair), chat, ending the visit. A colleague
+// who opens the page from their own login joins as a waiting "observer": no admitting, inviting,
+// capture panel or ending the visit for everyone.
 import { api, el, requireStaff } from "./api.js";
-import { PeerCall } from "./call.js";
 import { explainMediaError, openCamera, stopStream } from "./media.js";
 import { SignalClient } from "./signal.js";
 import { CapturePanel } from "./capturepanel.js";
+import { Mesh, roleLabel } from "./mesh.js";
+import { ChatBox, chatMarkup } from "./chat.js";
 
 const visitId = location.pathname.split("/").pop();
 const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
 const $ = (id) => document.getElementById(id);
-const state = { visit: null, stream: null, signal: null, call: null, participants: new Map(), iceServers: [], qualityTimer: null };
+const state = { visit: null, stream: null, signal: null, mesh: null, participants: new Map(), iceServers: [], qualityTimer: null, role: null };
+// The call with the patient (tests and the quality dot read it); the mesh holds every pair's call.
+Object.defineProperty(state, "call", { get: () => (state.mesh ? state.mesh.main : null) });
 window.telehealth = state; // inspected by the browser tests
+
+const leads = () => state.role === "clinician";
+const STATUS_WORDS = { waiting: "waiting", admitted: "in the call", left: "left" };
 
 function renderParticipants() {
   const items = [...state.participants.values()]
     .filter((p) => p.participant_id !== state.signal?.me?.participant_id && p.status !== "left")
     .map((p) => {
-      const li = el("li", { "data-participant": p.participant_id, "data-status": p.status },
-        el("span", {}, `${p.display_name} (${p.role}) · ${p.connected ? p.status : "reconnecting"}`));
-      if (p.status === "waiting") {
-        li.append(
+      const li = el("li", { "data-participant": p.participant_id, "data-status": p.status, "data-role": p.role },
+        el("span", {}, `${p.display_name} (${roleLabel(p.role)}) · ${p.connected ? STATUS_WORDS[p.status] || p.status : "reconnecting"}`));
+      const buttons = el("span", { class: "actions" });
+      if (leads() && p.status === "waiting") {
+        buttons.append(
           el("button", { class: "admit", onclick: () => state.signal.send("admit", { participant_id: p.participant_id }) }, "Admit"),
           el("button", { class: "decline secondary", onclick: () => state.signal.send("decline", { participant_id: p.participant_id, reason: "The clinician cannot see you now." }) }, "Decline"),
         );
       }
+      if (leads() && p.status === "admitted" && !["patient", "clinician"].includes(p.role)) {
+        buttons.append(el("button", { class: "remove secondary", onclick: () => state.signal.send("remove", { participant_id: p.participant_id }) }, "Remove"));
+      }
+      if (buttons.children.length) li.append(buttons);
       return li;
     });
   $("participants").replaceChildren(...items);
@@ -37,22 +51,18 @@ function patientPeer() {
 // because the patient answers it after this page was opened.
 async function ensurePanel() {
   const peer = patientPeer();
-  if (!peer || state.panel) return;
+  if (!peer || state.panel || !leads()) return;
   state.panel = new CapturePanel($("capture-panel"), { visitId, signal: state.signal, patientPeer: () => patientPeer()?.participant_id || null });
   state.visit = await api("GET", `/api/visits/${visitId}`);
   state.panel.mount(state.visit.consent_capture);
 }
 
-function ensureCall({ fresh = false } = {}) {
+function ensureCall() {
   ensurePanel();
-  const peer = patientPeer();
-  if (!peer || !state.stream) return;
-  if (state.call && state.call.peerId === peer.participant_id && !fresh) return;
-  if (state.call) state.call.close();
-  const call = new PeerCall({ signal: state.signal, peerId: peer.participant_id, offerer: true, iceServers: state.iceServers, localStream: state.stream, iceTransportPolicy });
-  call.addEventListener("remotetrack", () => {
-    $("remote").srcObject = call.remoteStream;
-  });
+  if (state.mesh) state.mesh.sync([...state.participants.values()]);
+}
+
+function wireCall(call, main) {
   call.addEventListener("negotiationerror", (ev) => {
     $("call-error").textContent = `Video renegotiation failed (${ev.detail}); the call continues.`;
     $("call-error").hidden = false;
@@ -68,9 +78,22 @@ function ensureCall({ fresh = false } = {}) {
       : "Cannot connect the video: no network path found.";
     $("cannot-connect").hidden = false;
   });
-  state.call = call;
-  call.start();
-  document.dispatchEvent(new CustomEvent("telehealth:call", { detail: call }));
+  if (main) document.dispatchEvent(new CustomEvent("telehealth:call", { detail: call }));
+}
+
+function setUpMesh(signal) {
+  state.mesh = new Mesh({ signal, localStream: state.stream, iceServers: state.iceServers, iceTransportPolicy, remote: $("remote"), tiles: $("tiles") });
+  state.mesh.addEventListener("call", (ev) => wireCall(ev.detail.call, ev.detail.main));
+}
+
+// The page as the visit's clinician or as a colleague who waits and only takes part.
+function applyRole(join) {
+  state.role = join.role;
+  const lead = leads();
+  $("capture-panel").hidden = !lead;
+  $("invite").hidden = !lead;
+  $("hangup").textContent = lead ? "End visit" : "Leave";
+  if (join.status === "waiting") $("signal-status").textContent = "Waiting for the clinician to let you in…";
 }
 
 function connectSignal() {
@@ -84,6 +107,8 @@ function connectSignal() {
   });
   signal.addEventListener("join", (ev) => {
     state.iceServers = ev.detail.ice_servers;
+    if (state.mesh) state.mesh.iceServers = ev.detail.ice_servers;
+    applyRole(ev.detail);
     state.participants = new Map(ev.detail.participants.map((p) => [p.participant_id, p]));
     renderParticipants();
     ensureCall();
@@ -92,41 +117,64 @@ function connectSignal() {
     const p = ev.detail.participant;
     state.participants.set(p.participant_id, p);
     renderParticipants();
-    if (p.role === "patient" && p.status === "left" && state.call && state.call.peerId === p.participant_id) {
-      state.call.close();
-      state.call = null;
-      $("remote").srcObject = null;
-    }
     ensureCall();
   });
-  signal.addEventListener("ice_restart", (ev) => {
-    // A patient whose page was reloaded has a brand-new peer connection: start over with it.
-    if (ev.detail.reason === "new-peer") ensureCall({ fresh: true });
-    else if (state.call) state.call.handle(ev.detail);
+  signal.addEventListener("admit", () => {
+    // A colleague let in: the join's participants list was empty while waiting; presences follow.
+    state.signal.me.status = "admitted";
+    $("signal-status").textContent = "Connected";
+    ensureCall();
   });
-  for (const type of ["answer", "ice_candidate", "offer"]) {
-    signal.addEventListener(type, (ev) => {
-      if (state.call && ev.detail.peer === state.call.peerId) state.call.handle(ev.detail);
-    });
+  signal.addEventListener("decline", () => leftCall("The clinician could not let you in."));
+  signal.addEventListener("remove", () => leftCall("You were removed from the call."));
+  // Each pair negotiates on its own connection; a reloaded peer asks for a fresh one (new-peer).
+  for (const type of ["answer", "ice_candidate", "offer", "ice_restart"]) {
+    signal.addEventListener(type, (ev) => state.mesh.route(ev.detail));
   }
   signal.addEventListener("upload_progress", (ev) => {
     if (state.panel) state.panel.onUploadProgress(ev.detail);
   });
   signal.addEventListener("error", (ev) => {
+    if (state.chat && state.chat.pending.has(ev.detail.ref)) return; // shown under the chat box
     $("call-error").textContent = ev.detail.message;
     $("call-error").hidden = false;
   });
+  setUpMesh(signal);
+  state.chat = new ChatBox($("chat"), signal);
   signal.connect();
 }
 
 function visitEnded() {
+  leftCall("The visit has ended.");
+}
+
+function leftCall(text) {
   clearInterval(state.qualityTimer);
   if (state.panel) state.panel.stop();
-  for (const id of ["mute", "camera-off"]) $(id).disabled = true;
-  if (state.call) state.call.close();
+  for (const id of ["mute", "camera-off", "chat-send", "invite-create"]) $(id).disabled = true;
+  if (state.mesh) state.mesh.closeAll();
   stopStream(state.stream);
-  $("signal-status").textContent = "The visit has ended.";
+  $("signal-status").textContent = text;
   $("hangup").disabled = true;
+  // Nobody is in a call that is over: the list says so instead of showing stale statuses.
+  state.participants.clear();
+  renderParticipants();
+}
+
+async function invite(ev) {
+  ev.preventDefault();
+  const box = $("invite-error");
+  box.hidden = true;
+  try {
+    const made = await api("POST", `/api/visits/${visitId}/invites`, { role: $("invite-role").value, display_name: $("invite-name").value });
+    $("invite-link").value = made.url;
+    $("invite-result").hidden = false;
+    $("invite-for").textContent = `Link for ${made.display_name} (${made.role}). It lets only them in, after you admit them.`;
+    $("invite-name").value = "";
+  } catch (err) {
+    box.textContent = err.message;
+    box.hidden = false;
+  }
 }
 
 async function startCamera() {
@@ -139,6 +187,7 @@ async function startCamera() {
   }
   $("self").srcObject = state.stream;
   $("start-camera").hidden = true;
+  if (state.mesh) state.mesh.setStream(state.stream);
   ensureCall();
 }
 
@@ -154,8 +203,18 @@ function wireControls() {
     });
   }
   $("hangup").addEventListener("click", () => {
+    if (!leads()) {
+      state.signal.send("hangup", {});
+      leftCall("You left the call.");
+      return;
+    }
     if (!confirm("End the visit for everyone?")) return;
     state.signal.send("hangup", { reason: "ended by clinician" });
+  });
+  $("invite-form").addEventListener("submit", invite);
+  $("invite-copy").addEventListener("click", async () => {
+    $("invite-link").select();
+    await navigator.clipboard?.writeText($("invite-link").value).catch(() => {});
   });
   state.qualityTimer = setInterval(async () => {
     if (!state.call) return;
@@ -170,6 +229,7 @@ async function main() {
   state.visit = await api("GET", `/api/visits/${visitId}`);
   const p = state.visit.patient;
   $("visit-title").textContent = `${p.family_name}, ${p.given_name} · MRN ${p.mrn} · affected side: ${p.affected_side}`;
+  $("chat").innerHTML = `<h2>Chat</h2>${chatMarkup()}`;
   wireControls();
   connectSignal();
   await startCamera();

@@ -1,17 +1,23 @@
 // The patient's visit: confirm identity -> consent -> device check -> waiting room -> call -> end.
+// An invited third participant (interpreter, family, colleague; /invite/<token>) takes the same
+// page from the device check on: no identity check or consent, the invite link is the credential.
 import { api, ApiError, setBearer, showError } from "./api.js";
-import { PeerCall } from "./call.js";
+import { Mesh, roleLabel } from "./mesh.js";
+import { ChatBox, chatMarkup } from "./chat.js";
 import { explainMediaError, inAppBrowser, mediaSupported, micLevelMeter, openCamera, stopStream, switchCamera, videoInputs } from "./media.js";
 import { SignalClient } from "./signal.js";
 import { openServerPeer } from "./capturepeer.js";
 import { DeviceCapture } from "./devicecapture.js";
 
 const joinToken = decodeURIComponent(location.pathname.split("/").pop());
+const invited = location.pathname.startsWith("/invite/");
 const storeKey = `telehealth-session:${joinToken.slice(0, 16)}`;
 const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
 const $ = (id) => document.getElementById(id);
 
-const state = { info: null, session: null, stream: null, stopMeter: null, signal: null, call: null, clinicianId: null, qualityTimer: null };
+const state = { info: null, session: null, stream: null, stopMeter: null, signal: null, mesh: null, participants: new Map(), clinicianId: null, qualityTimer: null };
+// The call with the clinician (the quality dot and the tests read it); the mesh holds every pair's call.
+Object.defineProperty(state, "call", { get: () => (state.mesh ? state.mesh.main : null) });
 window.telehealth = state; // inspected by the browser tests and handy when supporting a patient
 
 function show(step) {
@@ -29,11 +35,30 @@ function ended(title, text) {
 function cleanup() {
   clearInterval(state.qualityTimer);
   if (state.serverPeer) state.serverPeer.pc.close();
-  if (state.call) state.call.close();
+  if (state.mesh) state.mesh.closeAll();
   if (state.signal) state.signal.close();
   if (state.stopMeter) state.stopMeter();
   stopStream(state.stream);
-  state.call = null;
+}
+
+// ---- an invite link: who invites whom, then straight to the device check ----
+async function inviteStep() {
+  try {
+    state.info = await api("GET", `/api/invite/${encodeURIComponent(joinToken)}`);
+  } catch (err) {
+    $("visit-summary").textContent = err.message;
+    return;
+  }
+  const when = new Date(state.info.scheduled_at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  $("visit-summary").textContent = `${state.info.display_name}, you are invited as ${roleLabel(state.info.role === "colleague" ? "observer" : state.info.role)} to a video visit with ${state.info.clinician_name}, ${when}.`;
+  state.session = { token: joinToken, visit_id: state.info.visit_id };
+  const form = $("verify-form");
+  form.hidden = false;
+  $("dob-label").hidden = true;
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    deviceStep();
+  });
 }
 
 // ---- 1. who: the link, and the date of birth when the clinic asks for it ----
@@ -139,7 +164,7 @@ function deviceStep() {
   };
   $("start-camera").addEventListener("click", start);
   $("switch-camera").addEventListener("click", async () => {
-    const senders = [...(state.call ? state.call.pc.getSenders() : []), ...(state.serverPeer ? [state.serverPeer.sender] : [])];
+    const senders = [...(state.mesh ? state.mesh.senders() : []), ...(state.serverPeer ? [state.serverPeer.sender] : [])];
     await switchCamera(state.stream, senders);
     $("preview").srcObject = state.stream;
   });
@@ -159,21 +184,32 @@ function waitingStep() {
       if (ev.detail.code === 4012) ended("The visit has ended", "Thank you. You can close this page.");
       else if (ev.detail.code === 4011) ended("The clinic could not see you now", "Please contact the clinic to arrange another time.");
       else if (ev.detail.code === 4001) ended("This link can no longer be used", "Please contact the clinic for a new link.");
+      else if (ev.detail.code === 4013) ended("You were removed from the call", "The clinician ended your part in this visit. You can close this page.");
     }
   });
+  state.mesh = new Mesh({ signal, localStream: state.stream, iceServers: [], iceTransportPolicy, remote: $("remote"), tiles: $("tiles") });
+  state.mesh.addEventListener("call", (ev) => wireCall(ev.detail.call));
   signal.addEventListener("join", (ev) => {
     state.iceServers = ev.detail.ice_servers;
+    state.mesh.iceServers = ev.detail.ice_servers;
+    state.participants = new Map((ev.detail.participants || []).map((p) => [p.participant_id, p]));
     const clinician = (ev.detail.participants || []).find((p) => p.role === "clinician");
     if (clinician) state.clinicianId = clinician.participant_id;
     if (ev.detail.status === "admitted") callStep();
     else $("waiting-status").textContent = clinician ? "Your clinician is here and will let you in." : "Waiting for your clinician…";
   });
   signal.addEventListener("waiting", () => show("step-waiting"));
-  signal.addEventListener("admit", () => callStep());
+  signal.addEventListener("admit", () => {
+    signal.me.status = "admitted";
+    callStep();
+  });
   signal.addEventListener("decline", (ev) => ended("The clinic could not see you now", ev.detail.reason || "Please contact the clinic."));
+  signal.addEventListener("remove", () => ended("You were removed from the call", "The clinician ended your part in this visit. You can close this page."));
   signal.addEventListener("hangup", () => ended("The visit has ended", "Thank you. You can close this page."));
   signal.addEventListener("presence", (ev) => {
     const p = ev.detail.participant;
+    state.participants.set(p.participant_id, p);
+    if (document.body.dataset.step === "step-call") state.mesh.sync([...state.participants.values()]);
     if (p.role !== "clinician") return;
     state.clinicianId = p.participant_id;
     if (document.body.dataset.step === "step-waiting") {
@@ -181,26 +217,17 @@ function waitingStep() {
     }
   });
   for (const type of ["offer", "answer", "ice_candidate", "ice_restart"]) {
-    signal.addEventListener(type, (ev) => onPeerMessage(ev.detail));
+    signal.addEventListener(type, (ev) => state.mesh.route(ev.detail));
   }
   wireCapture(signal);
+  state.chat = new ChatBox($("chat-panel"), signal);
+  $("chat-panel").addEventListener("chatline", (ev) => {
+    if ($("chat-panel").hidden && ev.detail.sender !== signal.me?.participant_id) $("chat-toggle").dataset.unread = "true";
+  });
   signal.connect();
 }
 
-function ensureCall(peerId) {
-  if (state.call && state.call.peerId === peerId) return state.call;
-  if (state.call) state.call.close();
-  const call = new PeerCall({
-    signal: state.signal,
-    peerId,
-    offerer: false,
-    iceServers: state.iceServers,
-    localStream: state.stream,
-    iceTransportPolicy,
-  });
-  call.addEventListener("remotetrack", () => {
-    $("remote").srcObject = call.remoteStream;
-  });
+function wireCall(call) {
   call.addEventListener("state", (ev) => {
     const bad = ["disconnected", "failed"].includes(ev.detail.ice);
     $("reconnecting").hidden = !bad && state.signal.state !== "reconnecting";
@@ -209,13 +236,6 @@ function ensureCall(peerId) {
   call.addEventListener("unreachable", () => {
     $("cannot-connect").hidden = false;
   });
-  state.call = call;
-  return call;
-}
-
-async function onPeerMessage(msg) {
-  if (!msg.peer) return;
-  await ensureCall(msg.peer).handle(msg);
 }
 
 // ---- the capture protocol, driven by the clinician ----
@@ -272,10 +292,10 @@ function callStep() {
   videoInputs().then((cams) => {
     $("call-switch-camera").hidden = cams.length < 2;
   });
-  // After a page reload the clinician still holds the old connection: ask for a fresh one.
-  setTimeout(() => {
-    if (!state.call && state.clinicianId) state.signal.send("ice_restart", { peer: state.clinicianId, reason: "new-peer" });
-  }, 2000);
+  state.mesh.setStream(state.stream);
+  state.mesh.sync([...state.participants.values()]);
+  // After a page reload the peers that offer to us still hold the old connection: ask for fresh ones.
+  setTimeout(() => state.mesh.askForMissing(), 2000);
   if (state.stopMeter) {
     state.stopMeter();
     state.stopMeter = null;
@@ -292,7 +312,7 @@ function callStep() {
 
 function wireControls() {
   $("call-switch-camera").addEventListener("click", async () => {
-    const senders = [...(state.call ? state.call.pc.getSenders() : []), ...(state.serverPeer ? [state.serverPeer.sender] : [])];
+    const senders = [...(state.mesh ? state.mesh.senders() : []), ...(state.serverPeer ? [state.serverPeer.sender] : [])];
     await switchCamera(state.stream, senders);
     $("self").srcObject = state.stream;
   });
@@ -314,9 +334,17 @@ function wireControls() {
     if (state.signal) state.signal.send("hangup", {});
     ended("You left the visit", "If this was a mistake, open your link again.");
   });
+  $("chat-toggle").addEventListener("click", () => {
+    const open = $("chat-panel").hidden;
+    $("chat-panel").hidden = !open;
+    $("chat-toggle").setAttribute("aria-expanded", String(open));
+    delete $("chat-toggle").dataset.unread;
+    if (open) $("chat-input").focus();
+  });
 }
 
+$("chat-panel").innerHTML = chatMarkup();
 wireControls();
-verifyStep().catch((err) => {
+(invited ? inviteStep() : verifyStep()).catch((err) => {
   $("visit-summary").textContent = err instanceof ApiError ? err.message : "Something went wrong. Please reload.";
 });

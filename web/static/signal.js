@@ -4,7 +4,7 @@
 // "offer", ...), plus "status" with detail {state: "connecting"|"open"|"reconnecting"|"closed"}.
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
-const FINAL_CODES = new Set([4001, 4003, 4008, 4010, 4011, 4012]);
+const FINAL_CODES = new Set([4001, 4003, 4008, 4010, 4011, 4012, 4013]);
 let counter = 0;
 
 function msgId() {
@@ -71,7 +71,7 @@ export class SignalClient extends EventTarget {
   onClose(ev) {
     if (this.ws && this.ws.readyState !== WebSocket.CLOSED) return;
     // The server refused us for good (auth failed, foreign origin, abuse, superseded, declined,
-    // visit ended): do not retry. A failed resume is retried at once with the credential.
+    // visit ended, removed): do not retry. A failed resume is retried at once with the credential.
     const retryable = this.resumeFailed || !FINAL_CODES.has(ev.code);
     this.resumeFailed = false;
     const final = this.closedByUs || !retryable;
