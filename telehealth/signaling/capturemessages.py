@@ -44,6 +44,18 @@ class CaptureStep(Message):
 
 
 @register(BOTH | Direction.BUS, relay=True)
+class CaptureCountdown(Message):
+    """Clinician -> patient: count down `seconds` on screen; the capture follows when it reaches zero."""
+
+    SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
+    type: Literal["capture_countdown"] = "capture_countdown"
+    peer: Id | None = None
+    step_id: StepId
+    seconds: Annotated[int, Field(ge=1, le=5)] = 3
+
+
+@register(BOTH | Direction.BUS, relay=True)
 class CaptureTake(Message):
     """Clinician -> patient: the click; grab the full-resolution still now, end the clip after post-roll."""
 

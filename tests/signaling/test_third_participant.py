@@ -68,6 +68,8 @@ async def test_capture_messages_neither_come_from_nor_go_to_a_third_participant(
     doc, pat, lou = await _three(sig)
     ref = await lou.send("capture_start", peer="pat")
     assert (await lou.expect("error", ref=ref))["code"] == "forbidden"
+    ref = await lou.send("capture_countdown", peer="pat", step_id="rest", seconds=3)
+    assert (await lou.expect("error", ref=ref))["code"] == "forbidden"
     ref = await doc.send("capture_start", peer="lou")
     assert (await doc.expect("error", ref=ref))["code"] == "forbidden"
     ref = await pat.send("upload_progress", peer="lou", capture_id="c1", kind="still", state="queued")

@@ -52,9 +52,10 @@ function patientPeer() {
 async function ensurePanel() {
   const peer = patientPeer();
   if (!peer || state.panel || !leads()) return;
-  state.panel = new CapturePanel($("capture-panel"), { visitId, signal: state.signal, patientPeer: () => patientPeer()?.participant_id || null });
+  state.panel = new CapturePanel($("capture-panel"), { visitId, signal: state.signal, patientPeer: () => patientPeer()?.participant_id || null, countdown: () => $("countdown").checked });
   state.visit = await api("GET", `/api/visits/${visitId}`);
   state.panel.mount(state.visit.consent_capture);
+  $("countdown-option").hidden = state.visit.consent_capture !== true;
 }
 
 function ensureCall() {

@@ -15,7 +15,7 @@ const storeKey = `telehealth-session:${joinToken.slice(0, 16)}`;
 const iceTransportPolicy = new URLSearchParams(location.search).get("ice") === "relay" ? "relay" : "all";
 const $ = (id) => document.getElementById(id);
 
-const state = { info: null, session: null, stream: null, stopMeter: null, signal: null, mesh: null, participants: new Map(), clinicianId: null, qualityTimer: null };
+const state = { info: null, session: null, stream: null, stopMeter: null, signal: null, mesh: null, participants: new Map(), clinicianId: null, qualityTimer: null, audio: null, cues: { captured: 0, beeps: 0 } };
 // The call with the clinician (the quality dot and the tests read it); the mesh holds every pair's call.
 Object.defineProperty(state, "call", { get: () => (state.mesh ? state.mesh.main : null) });
 window.telehealth = state; // inspected by the browser tests and handy when supporting a patient
@@ -168,7 +168,11 @@ function deviceStep() {
     await switchCamera(state.stream, senders);
     $("preview").srcObject = state.stream;
   });
-  $("to-waiting").addEventListener("click", waitingStep);
+  $("to-waiting").addEventListener("click", () => {
+    // Created inside the tap, so browsers let it play the "captured" beep later.
+    if (!state.audio && window.AudioContext) state.audio = new AudioContext();
+    waitingStep();
+  });
 }
 
 // ---- 4. waiting room, then 5. the call ----
@@ -243,19 +247,98 @@ function wireCapture(signal) {
   signal.addEventListener("capture_start", () => startCapture().catch((err) => reportCapture(`camera stream failed: ${err.message}`)));
   signal.addEventListener("capture_step", (ev) => {
     const m = ev.detail;
-    $("instruction").textContent = `${m.index} of ${m.total}: ${m.instruction}`;
+    $("step-number").textContent = `Step ${m.index} of ${m.total}`;
+    $("instruction-text").textContent = m.instruction;
     $("instruction").hidden = false;
+    cue(null);
     $("face-guide").hidden = false;
     document.querySelector("#step-call .stage").classList.add("protocol-mode");
     if (state.device) state.device.beginStep(m.step_id);
   });
+  signal.addEventListener("capture_countdown", (ev) => countdown(ev.detail.seconds));
   signal.addEventListener("capture_take", (ev) => {
     if (state.device) state.device.take(ev.detail);
+    captured(ev.detail);
   });
   signal.addEventListener("capture_ids", (ev) => {
     if (state.device) state.device.assign(ev.detail);
   });
   signal.addEventListener("capture_end", () => stopCapture());
+}
+
+// ---- protocol cues: 3-2-1, "hold it", "captured" (seen and heard) ----
+let countdownTimer = null;
+let cueTimer = null;
+
+function countdown(seconds) {
+  clearInterval(countdownTimer);
+  let left = seconds;
+  const box = $("countdown-number");
+  box.textContent = String(left);
+  box.hidden = false;
+  cue("Get ready…");
+  countdownTimer = setInterval(() => {
+    left -= 1;
+    if (left > 0) {
+      box.textContent = String(left);
+      return;
+    }
+    clearInterval(countdownTimer);
+    box.hidden = true;
+    cue("Hold it…"); // the capture itself arrives now, from the clinician's side
+  }, 1000);
+}
+
+// The still is taken at once; a clip runs on for the post-roll, so the face is held until it ends.
+function captured({ wants_clip: clip = true, post_roll_ms: postRoll = 1500 }) {
+  clearInterval(countdownTimer);
+  $("countdown-number").hidden = true;
+  const done = () => {
+    cue("Captured ✓", { captured: true, hideAfterMs: 1800 });
+    beep();
+    state.cues.captured += 1;
+  };
+  if (clip && postRoll > 0) {
+    cue("Hold it…");
+    clearTimeout(cueTimer);
+    cueTimer = setTimeout(done, postRoll);
+  } else {
+    done();
+  }
+}
+
+function cue(text, { captured: ok = false, hideAfterMs = 0 } = {}) {
+  const box = $("capture-cue");
+  clearTimeout(cueTimer);
+  if (!text) {
+    box.hidden = true;
+    return;
+  }
+  box.textContent = text;
+  box.classList.toggle("captured", ok);
+  box.hidden = false;
+  if (hideAfterMs) cueTimer = setTimeout(() => (box.hidden = true), hideAfterMs);
+}
+
+// A short two-tone beep; the AudioContext was unlocked by the patient's tap on "Join the waiting room".
+function beep() {
+  const ctx = state.audio;
+  if (!ctx) return;
+  if (ctx.state === "suspended") ctx.resume().catch(() => {});
+  const now = ctx.currentTime;
+  const gain = ctx.createGain();
+  gain.gain.setValueAtTime(0.0001, now);
+  gain.gain.exponentialRampToValueAtTime(0.25, now + 0.02);
+  gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.3);
+  gain.connect(ctx.destination);
+  for (const [freq, at] of [[880, 0], [1320, 0.12]]) {
+    const osc = ctx.createOscillator();
+    osc.frequency.value = freq;
+    osc.connect(gain);
+    osc.start(now + at);
+    osc.stop(now + at + 0.16);
+  }
+  state.cues.beeps += 1;
 }
 
 function reportCapture(text) {
@@ -266,6 +349,9 @@ async function startCapture() {
   if (!state.stream) return;
   if (!state.device) {
     state.device = new DeviceCapture({ stream: state.stream, videoEl: $("self"), bearer: state.session.token });
+    state.device.addEventListener("recording", (ev) => {
+      $("recording").hidden = !ev.detail.recording;
+    });
     state.device.addEventListener("progress", (ev) => {
       if (state.clinicianId) state.signal.send("upload_progress", { peer: state.clinicianId, ...ev.detail, error: ev.detail.error ? String(ev.detail.error).slice(0, 190) : undefined });
     });
@@ -276,6 +362,9 @@ async function startCapture() {
 
 function stopCapture() {
   $("instruction").hidden = true;
+  clearInterval(countdownTimer);
+  $("countdown-number").hidden = true;
+  cue(null);
   $("face-guide").hidden = true;
   document.querySelector("#step-call .stage").classList.remove("protocol-mode");
   if (state.device) state.device.stopRecorder();
