@@ -18,6 +18,17 @@ Object.defineProperty(state, "call", { get: () => (state.mesh ? state.mesh.main 
 window.telehealth = state; // inspected by the browser tests
 
 const leads = () => state.role === "clinician";
+// "Admit" on the dashboard opens this page with ?admit=<participant>: admitted on arrival, once.
+let admitOnArrival = new URLSearchParams(location.search).get("admit");
+
+function admitIfAsked() {
+  if (!admitOnArrival || !leads()) return;
+  const p = state.participants.get(admitOnArrival);
+  if (!p || p.status !== "waiting") return;
+  state.signal.send("admit", { participant_id: p.participant_id });
+  admitOnArrival = null;
+  history.replaceState(null, "", location.pathname);
+}
 const STATUS_WORDS = { waiting: "waiting", admitted: "in the call", left: "left" };
 
 function renderParticipants() {
@@ -40,7 +51,7 @@ function renderParticipants() {
       return li;
     });
   $("participants").replaceChildren(...items);
-  if (!items.length) $("participants").append(el("li", { class: "muted" }, "Nobody else is here yet."));
+  if (!items.length) $("participants").append(el("li", { class: "muted" }, state.over ? "The call is over." : "Nobody else is here yet."));
 }
 
 function patientPeer() {
@@ -112,12 +123,14 @@ function connectSignal() {
     applyRole(ev.detail);
     state.participants = new Map(ev.detail.participants.map((p) => [p.participant_id, p]));
     renderParticipants();
+    admitIfAsked();
     ensureCall();
   });
   signal.addEventListener("presence", (ev) => {
     const p = ev.detail.participant;
     state.participants.set(p.participant_id, p);
     renderParticipants();
+    admitIfAsked();
     ensureCall();
   });
   signal.addEventListener("admit", () => {
@@ -159,6 +172,7 @@ function leftCall(text) {
   $("hangup").disabled = true;
   // Nobody is in a call that is over: the list says so instead of showing stale statuses.
   state.participants.clear();
+  state.over = true;
   renderParticipants();
 }
 
