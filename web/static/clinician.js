@@ -105,6 +105,8 @@ function applyRole(join) {
   $("capture-panel").hidden = !lead;
   $("invite").hidden = !lead;
   $("hangup").textContent = lead ? "End visit" : "Leave";
+  // Chat is for people in the call: a waiting colleague gets it once admitted.
+  $("chat").hidden = join.status === "waiting";
   if (join.status === "waiting") $("signal-status").textContent = "Waiting for the clinician to let you in…";
 }
 
@@ -137,6 +139,7 @@ function connectSignal() {
     // A colleague let in: the join's participants list was empty while waiting; presences follow.
     state.signal.me.status = "admitted";
     $("signal-status").textContent = "Connected";
+    $("chat").hidden = false;
     ensureCall();
   });
   signal.addEventListener("decline", () => leftCall("The clinician could not let you in."));

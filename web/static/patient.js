@@ -2,7 +2,7 @@
 // An invited third participant (interpreter, family, colleague; /invite/<token>) takes the same
 // page from the device check on: no identity check or consent, the invite link is the credential.
 import { api, ApiError, setBearer, showError } from "./api.js";
-import { Mesh, roleLabel } from "./mesh.js";
+import { Mesh } from "./mesh.js";
 import { ChatBox, chatMarkup } from "./chat.js";
 import { explainMediaError, inAppBrowser, mediaSupported, micLevelMeter, openCamera, stopStream, switchCamera, videoInputs } from "./media.js";
 import { SignalClient } from "./signal.js";
@@ -50,7 +50,8 @@ async function inviteStep() {
     return;
   }
   const when = new Date(state.info.scheduled_at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  $("visit-summary").textContent = `${state.info.display_name}, you are invited as ${roleLabel(state.info.role === "colleague" ? "observer" : state.info.role)} to a video visit with ${state.info.clinician_name}, ${when}.`;
+  const as = { interpreter: "the interpreter", family: "a family member", colleague: "a colleague" }[state.info.role] || state.info.role;
+  $("visit-summary").textContent = `${state.info.display_name}, you are invited as ${as} to a video visit with ${state.info.clinician_name}, ${when}.`;
   state.session = { token: joinToken, visit_id: state.info.visit_id };
   const form = $("verify-form");
   form.hidden = false;
