@@ -471,7 +471,7 @@ async def bench(runs: int) -> list[Run]:
             browser = await pw.chromium.launch(executable_path=chromium, args=args)
             try:
                 for n in range(1, runs + 1):
-                    async with asyncio.timeout(60):
+                    async with asyncio.timeout(150):  # three browsers on a loaded machine
                         run = await one_run(browser, settings, base, clinician_id, n)
                     results.append(run)
                     print(
