@@ -45,6 +45,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/visits/{visit_id}/join-link"): CARE,
     ("GET", "/api/join/{token}"): EVERYONE,
     ("POST", "/api/join/{token}/session"): EVERYONE,
+    ("POST", "/api/visits/{visit_id}/invites"): CARE,
+    ("DELETE", "/api/visits/{visit_id}/invites/{invite_id}"): CARE,
+    ("GET", "/api/visits/{visit_id}/participants"): CARE,
+    ("GET", "/api/invite/{token}"): EVERYONE,
+    ("GET", "/invite/{token}"): EVERYONE,
     ("GET", "/api/patient/visit"): {PAT},
     ("POST", "/api/patient/consent"): {PAT},
     ("GET", "/api/admin/users"): {ADMIN},
@@ -126,6 +131,7 @@ def _fill(path: str, ctx: dict[str, str]) -> str:
         step_id="rest",
         capture_id=unknown,
         media_id=unknown,
+        invite_id=unknown,
     )
 
 
