@@ -64,9 +64,17 @@ export class DeviceCapture {
     recorder.addEventListener("dataavailable", (ev) => {
       if (ev.data && ev.data.size) rec.chunks.push(ev.data);
     });
+    // The page shows a recording indicator while any clip (a step's, or a take's post-roll) records.
+    recorder.addEventListener("start", () => this.recordingChanged(+1));
+    recorder.addEventListener("stop", () => this.recordingChanged(-1), { once: true });
     recorder.start(1000);
     rec.timer = setTimeout(() => this.finish(rec), MAX_CLIP_MS);
     return rec;
+  }
+
+  recordingChanged(delta) {
+    this.recording = Math.max(0, (this.recording || 0) + delta);
+    this.dispatchEvent(new CustomEvent("recording", { detail: { recording: this.recording > 0 } }));
   }
 
   finish(rec) {
