@@ -38,8 +38,10 @@ function bitmapToBlob(source, w, h) {
   return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("encode failed"))), "image/png"));
 }
 
-export class DeviceCapture {
+// Dispatches "recording" ({recording}) while any clip records, for the page's indicator.
+export class DeviceCapture extends EventTarget {
   constructor({ stream, videoEl, uploads }) {
+    super();
     this.stream = stream;
     this.videoEl = videoEl;
     this.uploads = uploads; // UploadQueue

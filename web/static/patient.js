@@ -278,7 +278,7 @@ function wireCapture(signal) {
     $("step-number").textContent = `Step ${m.index} of ${m.total}`;
     $("instruction-text").textContent = m.instruction;
     $("instruction").hidden = false;
-    cue(null);
+    if (!heldTimer) cue(null); // a re-armed step keeps "Hold it…" of the take before it
     $("face-guide").hidden = false;
     document.querySelector("#step-call .stage").classList.add("protocol-mode");
     if (state.device) state.device.beginStep(m.step_id);
@@ -303,6 +303,7 @@ function wireCapture(signal) {
 // ---- protocol cues: 3-2-1, "hold it", "captured" (seen and heard) ----
 let countdownTimer = null;
 let cueTimer = null;
+let heldTimer = null; // a take's post-roll: "Hold it…" until it ends, then "Captured ✓"
 
 function countdown(seconds) {
   clearInterval(countdownTimer);
@@ -334,8 +335,13 @@ function captured({ wants_clip: clip = true, post_roll_ms: postRoll = 1500 }) {
   };
   if (clip && postRoll > 0) {
     cue("Hold it…");
-    clearTimeout(cueTimer);
-    cueTimer = setTimeout(done, postRoll);
+    // Its own timer: the clinician's page re-arms the step (capture_step) right after a take,
+    // and that must not swallow the "captured" cue of the take still finishing its post-roll.
+    clearTimeout(heldTimer);
+    heldTimer = setTimeout(() => {
+      heldTimer = null;
+      done();
+    }, postRoll);
   } else {
     done();
   }
@@ -409,6 +415,8 @@ async function startCapture() {
 function stopCapture() {
   $("instruction").hidden = true;
   clearInterval(countdownTimer);
+  clearTimeout(heldTimer);
+  heldTimer = null;
   $("countdown-number").hidden = true;
   cue(null);
   $("face-guide").hidden = true;
