@@ -13,6 +13,9 @@ MutationObserver clicks each step the moment it appears), so no Playwright round
   (c) baseline: two RTCPeerConnections in one page, connected directly (no server, no signaling),
       same fake camera and the app's media settings (camera constraints, call.js withBitrateHints on
       both descriptions, the sender tuning of tuneSender): createOffer -> first remote frame presented.
+  (d) three-way: once (a)'s call runs, an interpreter opens an invite link (device check and waiting
+      room clicked at once by the page) and the clinician admits them: admit click -> first frame
+      presented at the interpreter from the clinician (#remote) and from the patient (their tile).
 Timestamps are performance.timeOrigin + now in each page (one machine clock). It also reports the
 remote video's size at the first frame, 1 s and 3 s later.
 """
@@ -36,7 +39,7 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from telehealth.app import create_app
-from telehealth.records import visits
+from telehealth.records import participants, visits
 from telehealth.records.accounts import create_user
 from telehealth.records.db import make_engine, make_sessionmaker
 from telehealth.records.migrate import upgrade
@@ -126,6 +129,47 @@ PATIENT_JS = """
 })();
 """
 
+GUEST_JS = (
+    FRAME_WATCH_JS
+    + """
+(() => {
+  const B = window.__bench = {marks: {}, clinician: {}, patient: {}};
+  const $ = (id) => document.getElementById(id);
+  const shown = (id) => $(id) !== null && $(id).closest("[hidden]") === null;
+  const once = (name, act) => {
+    if (name in B.marks) return;
+    B.marks[name] = performance.timeOrigin + performance.now();
+    act();
+  };
+  new MutationObserver(() => {
+    if (shown("verify-form")) once("verify", () => $("verify-continue").click());
+    if (shown("step-devices")) once("camera", () => $("start-camera").click());
+    if (shown("to-waiting")) once("waiting", () => $("to-waiting").click());
+    if (shown("step-call")) once("call", () => window.__watchFrames($("remote"), B.clinician));
+    const tile = document.querySelector("#tiles video");
+    if (tile && !B.tileWatched) { B.tileWatched = true; window.__watchFrames(tile, B.patient); }
+  }).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ["hidden"]});
+})();
+"""
+)
+
+# Clicks the interpreter's Admit on the clinician's page the moment it appears; returns the click time.
+ADMIT_GUEST_JS = """
+() => new Promise((resolve) => {
+  const tryClick = () => {
+    const admit = document.querySelector("li[data-role='interpreter'][data-status='waiting'] button.admit");
+    if (!admit) return false;
+    const t = performance.timeOrigin + performance.now();
+    admit.click();
+    resolve(t);
+    return true;
+  };
+  if (tryClick()) return;
+  const obs = new MutationObserver(() => { if (tryClick()) obs.disconnect(); });
+  obs.observe(document, {subtree: true, childList: true, attributes: true});
+})
+"""
+
 BASELINE_HTML = "<!doctype html><html><body><video id='remote' autoplay playsinline muted></video></body></html>"
 BASELINE_JS = """
 async () => {
@@ -176,6 +220,8 @@ class Run:
     hd_after_first_ms: float | None
     baseline_ms: float
     baseline_sizes: dict[str, tuple[int, int]]
+    third_from_clinician_ms: float
+    third_from_patient_ms: float
 
 
 async def seed(settings: Settings) -> str:
@@ -211,6 +257,43 @@ async def new_visit(settings: Settings, clinician_id: str, n: int) -> tuple[str,
             return str(visit.id), f"/join/{token}"
     finally:
         await engine.dispose()
+
+
+async def new_invite(settings: Settings, clinician_id: str, visit_id: str) -> str:
+    """An interpreter's invite link for the visit; returns its path."""
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as db, db.begin():
+            visit = await visits.get_visit(db, uuid.UUID(visit_id))
+            _, token = participants.issue_invite(
+                db,
+                visit,
+                role="interpreter",
+                display_name="Bench Interpreter",
+                created_by=uuid.UUID(clinician_id),
+                valid_hours=1,
+            )
+            return f"/invite/{token}"
+    finally:
+        await engine.dispose()
+
+
+async def third_participant(
+    browser: Browser, settings: Settings, base: str, clinician_id: str, visit_id: str, doc: Page
+) -> tuple[BrowserContext, float, float]:
+    """(d): an interpreter joins the running call; admit click -> first frame from the clinician and the patient."""
+    invite_path = await new_invite(settings, clinician_id, visit_id)
+    context = await browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    context.set_default_timeout(RUN_TIMEOUT_MS)
+    await context.add_init_script(GUEST_JS)
+    guest = await context.new_page()
+    await guest.goto(f"{base}{invite_path}")
+    admit_at: float = await doc.evaluate(ADMIT_GUEST_JS)
+    await guest.wait_for_function(
+        "() => window.__bench.clinician.first && window.__bench.patient.first", timeout=RUN_TIMEOUT_MS
+    )
+    g: dict[str, Any] = await guest.evaluate("window.__bench")
+    return context, g["clinician"]["first"]["t"] - admit_at, g["patient"]["first"]["t"] - admit_at
 
 
 async def clinician_page(browser: Browser, base: str, visit_id: str) -> tuple[BrowserContext, Page]:
@@ -269,6 +352,10 @@ async def one_run(browser: Browser, settings: Settings, base: str, clinician_id:
             ) from exc
         d: dict[str, Any] = await doc.evaluate("window.__bench")
         p: dict[str, Any] = await patient.evaluate("({nav: performance.timeOrigin, marks: window.__bench.marks})")
+        guest_context, third_doc, third_pat = await third_participant(
+            browser, settings, base, clinician_id, visit_id, doc
+        )
+        contexts.append(guest_context)
     finally:
         for context in contexts:
             await context.close()
@@ -296,6 +383,8 @@ async def one_run(browser: Browser, settings: Settings, base: str, clinician_id:
         hd_after_first_ms=d["hd"]["dt"] if d.get("hd") else None,
         baseline_ms=b["ms"],
         baseline_sizes={"first": tuple(b["first"]), "at1": tuple(b["at1"]), "at3": tuple(b["at3"])},
+        third_from_clinician_ms=third_doc,
+        third_from_patient_ms=third_pat,
     )
 
 
@@ -317,6 +406,10 @@ def report(runs: list[Run]) -> None:
     print(f"(b) patient page load -> first frame at clinician:  {p50max(b)}   (all human steps instant)")
     print(f"(c) baseline, 2 peer connections in 1 page:         {p50max(c)}")
     print(f"    ratio (a)/(c) of the medians: {statistics.median(a) / statistics.median(c):.2f}")
+    d_doc = [r.third_from_clinician_ms for r in runs]
+    d_pat = [r.third_from_patient_ms for r in runs]
+    print(f"(d) three-way: admit of a third participant -> their first frame from the clinician: {p50max(d_doc)}")
+    print(f"                                              -> their first frame from the patient:   {p50max(d_pat)}")
     refused = [r for r in runs if r.admits_refused]
     if refused:
         extra = [r.first_admit_to_frame_ms for r in refused]
@@ -378,13 +471,14 @@ async def bench(runs: int) -> list[Run]:
             browser = await pw.chromium.launch(executable_path=chromium, args=args)
             try:
                 for n in range(1, runs + 1):
-                    async with asyncio.timeout(60):
+                    async with asyncio.timeout(150):  # three browsers on a loaded machine
                         run = await one_run(browser, settings, base, clinician_id, n)
                     results.append(run)
                     print(
                         f"run {n}: (a) {run.admit_to_frame_ms:6.0f} ms  (b) {run.load_to_frame_ms:6.0f} ms  "
                         f"(c) {run.baseline_ms:6.0f} ms  first frame {_fmt_size(run.sizes['first'])}  "
-                        f"admits refused {run.admits_refused}",
+                        f"admits refused {run.admits_refused}  (d) {run.third_from_clinician_ms:6.0f} / "
+                        f"{run.third_from_patient_ms:6.0f} ms",
                         flush=True,
                     )
             finally:

@@ -27,6 +27,7 @@ from telehealth.http import (
     api_media,
     api_messages,
     api_metrics,
+    api_participants,
     api_patients,
     api_review,
     api_visits,
@@ -91,6 +92,7 @@ def signaling_settings(settings: Settings) -> SignalingSettings:
         turn_secret=settings.turn_secret,
         turn_ttl=settings.turn_ttl_seconds,
         allowed_origins=settings.trusted_origins,
+        keep_chat=settings.keep_chat,
     )
 
 
@@ -141,7 +143,17 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(analysis_context)
     # After the database too: the sender stops (cancelled and awaited) before the engine closes.
     app.cleanup_ctx.append(messages_context)
-    for module in (pages, api_auth, api_patients, api_visits, api_messages, api_join, api_admin, api_capture):
+    for module in (
+        pages,
+        api_auth,
+        api_patients,
+        api_visits,
+        api_messages,
+        api_join,
+        api_admin,
+        api_capture,
+        api_participants,
+    ):
         app.router.add_routes(module.routes)
     for module in (pages_review, api_review, api_grading, api_media, api_export, api_analysis):
         app.router.add_routes(module.routes)

@@ -129,6 +129,8 @@ class Settings:
     mail_from: str = "telehealth@localhost"
     reminder_before_minutes: float = 120.0
     messages_poll_seconds: float = 15.0
+    # Keep in-call chat with the visit record; off by default, so chat is ephemeral.
+    keep_chat: bool = False
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds < self.session_idle_seconds:
@@ -214,4 +216,5 @@ class Settings:
             smtp_password=_secret(env, "TELEHEALTH_SMTP_PASSWORD"),
             mail_from=env.get("TELEHEALTH_MAIL_FROM") or "telehealth@localhost",
             reminder_before_minutes=_int(env, "TELEHEALTH_REMINDER_MINUTES", 120),
+            keep_chat=_bool(env.get("TELEHEALTH_KEEP_CHAT"), False),
         )

@@ -51,6 +51,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/visits/{visit_id}/messages"): STAFF,
     ("GET", "/api/join/{token}"): EVERYONE,
     ("POST", "/api/join/{token}/session"): EVERYONE,
+    ("POST", "/api/visits/{visit_id}/invites"): CARE,
+    ("DELETE", "/api/visits/{visit_id}/invites/{invite_id}"): CARE,
+    ("GET", "/api/visits/{visit_id}/participants"): CARE,
+    ("GET", "/api/invite/{token}"): EVERYONE,
+    ("GET", "/invite/{token}"): EVERYONE,
     ("GET", "/api/patient/visit"): {PAT},
     ("POST", "/api/patient/consent"): {PAT},
     ("GET", "/api/admin/users"): {ADMIN},
@@ -134,6 +139,7 @@ def _fill(path: str, ctx: dict[str, str]) -> str:
         step_id="rest",
         capture_id=unknown,
         media_id=unknown,
+        invite_id=unknown,
     )
 
 

@@ -17,6 +17,7 @@ from telehealth.handlers.join import JoinHandler
 from telehealth.handlers.messages import MessagesHandler
 from telehealth.handlers.monitoring import MonitoringHandler
 from telehealth.handlers.notes import NotesHandler
+from telehealth.handlers.participants import ParticipantsHandler
 from telehealth.handlers.passwords import AdmissionGate, PasswordChecker
 from telehealth.handlers.patients import PatientsHandler
 from telehealth.handlers.signaling_gateway import RecordsGateway
@@ -39,6 +40,7 @@ class Handlers:
     join: JoinHandler
     grading: GradingHandler
     notes: NotesHandler
+    participants: ParticipantsHandler
     ice: IceHandler
     health: HealthHandler
     monitoring: MonitoringHandler
@@ -87,6 +89,7 @@ class Handlers:
             join=JoinHandler(sessions, throttle=throttle, gate=gate),
             grading=GradingHandler(sessions),
             notes=NotesHandler(sessions),
+            participants=ParticipantsHandler(sessions, link_hours=settings.join_link_hours),
             ice=IceHandler(ice),
             health=HealthHandler(engine),
             monitoring=MonitoringHandler(sessions, engine),

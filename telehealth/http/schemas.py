@@ -293,3 +293,55 @@ class MessageOut(BaseModel):
 
 class MessageList(BaseModel):
     items: list[MessageOut]
+
+
+InviteRole = Literal["interpreter", "family", "colleague"]
+
+
+class InviteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: InviteRole
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+
+class InviteOut(BaseModel):
+    id: uuid.UUID
+    role: str
+    display_name: str
+    expires_at: datetime
+    revoked: bool
+    created_at: datetime
+    url: str | None = None  # only when just issued: the token is never stored
+
+
+class ParticipantOut(BaseModel):
+    participant_id: str
+    role: str
+    display_name: str
+    joined_at: datetime
+    admitted_at: datetime | None
+    removed_at: datetime | None
+
+
+class ChatLineOut(BaseModel):
+    participant_id: str
+    role: str
+    display_name: str
+    text: str
+    created_at: datetime
+
+
+class RosterOut(BaseModel):
+    invites: list[InviteOut]
+    participants: list[ParticipantOut]
+    chat: list[ChatLineOut]
+
+
+class InviteInfoOut(BaseModel):
+    visit_id: uuid.UUID
+    clinician_name: str
+    scheduled_at: datetime
+    role: str
+    display_name: str
+    state: VisitState

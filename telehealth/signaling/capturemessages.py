@@ -1,8 +1,10 @@
 """Capture-protocol messages: the clinician drives the patient's page; the patient reports uploads.
 
 The relayed ones go between admitted participants (the server adds nothing but the sender's id),
-each limited to the role that may send it. `capture_changed` is the server's own: it tells the
-visit's clinicians that the capture changed, on whichever process they are connected to.
+each limited to the role that may send it and the role it may go to: an interpreter, relative or
+colleague in the call neither drives the protocol nor sees it. `capture_changed` is the server's
+own: it tells the visit's clinicians that the capture changed, on whichever process they are
+connected to.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class CaptureStart(Message):
     """Clinician -> patient: open the camera stream to the server; the protocol begins."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_start"] = "capture_start"
     peer: Id | None = None
 
@@ -33,6 +36,7 @@ class CaptureStep(Message):
     """Clinician -> patient: show this instruction (and the face oval); record the step."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_step"] = "capture_step"
     peer: Id | None = None
     step_id: StepId
@@ -42,10 +46,23 @@ class CaptureStep(Message):
 
 
 @register(BOTH | Direction.BUS, relay=True)
+class CaptureCountdown(Message):
+    """Clinician -> patient: count down `seconds` on screen; the capture follows when it reaches zero."""
+
+    SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
+    type: Literal["capture_countdown"] = "capture_countdown"
+    peer: Id | None = None
+    step_id: StepId
+    seconds: Annotated[int, Field(ge=1, le=5)] = 3
+
+
+@register(BOTH | Direction.BUS, relay=True)
 class CaptureTake(Message):
     """Clinician -> patient: the click; grab the full-resolution still now, end the clip after post-roll."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_take"] = "capture_take"
     peer: Id | None = None
     step_id: StepId
@@ -63,6 +80,7 @@ class CaptureIds(Message):
     """Clinician -> patient: the record ids the device's files of a take upload to."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_ids"] = "capture_ids"
     peer: Id | None = None
     take_id: Uuid
@@ -79,6 +97,7 @@ class CaptureAck(Message):
     """
 
     SENDERS: ClassVar[frozenset[str] | None] = _PATIENT
+    TARGETS: ClassVar[frozenset[str] | None] = _CLINICIAN
     type: Literal["capture_ack"] = "capture_ack"
     peer: Id | None = None
     take_id: Uuid
@@ -90,6 +109,7 @@ class CaptureEnd(Message):
     """Clinician -> patient: the protocol is over; close the stream, hide the instruction."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _CLINICIAN
+    TARGETS: ClassVar[frozenset[str] | None] = _PATIENT
     type: Literal["capture_end"] = "capture_end"
     peer: Id | None = None
 
@@ -99,6 +119,7 @@ class UploadProgress(Message):
     """Patient -> clinician: where a device upload stands."""
 
     SENDERS: ClassVar[frozenset[str] | None] = _PATIENT
+    TARGETS: ClassVar[frozenset[str] | None] = _CLINICIAN
     type: Literal["upload_progress"] = "upload_progress"
     peer: Id | None = None
     capture_id: Uuid

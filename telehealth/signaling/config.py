@@ -38,6 +38,11 @@ class SignalingSettings:
     # Redis connections per process: the subscriber, the publisher, presence upkeep and reads share
     # these; callers wait for a free one (up to a few seconds) instead of opening more.
     redis_pool_size: int = 8
+    # Chat lines per second and burst per participant (on top of the message rate above).
+    chat_per_second: float = 1.0
+    chat_burst: int = 5
+    # Keep chat with the visit record (TELEHEALTH_KEEP_CHAT); otherwise it is relayed and forgotten.
+    keep_chat: bool = False
     node_id: str | None = field(default=None)
 
     def __post_init__(self) -> None:

@@ -28,6 +28,18 @@ class VisitGateway(Protocol):
         """Persist the visit state; idempotent for the same state; SignalingStateError if illegal."""
         ...
 
+    async def participant_admitted(self, visit_id: str, participant_id: str, by: Identity) -> None:
+        """Record (and audit) that `by` admitted the participant."""
+        ...
+
+    async def participant_removed(self, visit_id: str, participant_id: str, by: Identity) -> None:
+        """Record (and audit) the removal; an invited participant's link stops working."""
+        ...
+
+    async def keep_chat(self, sender: Identity, text: str) -> None:
+        """Store a chat line with the visit record (only called when keeping chat is enabled)."""
+        ...
+
     async def clinician_for_lobby(self, session_token: str) -> str | None:
         """The lobby id (clinician user id or clinic id) this session may watch, or None."""
         ...

@@ -18,11 +18,12 @@ from telehealth.signaling.capturemessages import CaptureChanged
 from telehealth.signaling.codec import BusFrame, ProtocolError
 from telehealth.signaling.config import SignalingSettings
 from telehealth.signaling.gateway import SignalingStateError, VisitGateway, VisitStateName
-from telehealth.signaling.identity import Identity
+from telehealth.signaling.identity import Identity, skips_waiting
 from telehealth.signaling.lobby import LobbyFeed, lobby_scope
 from telehealth.signaling.messages import (
     Admit,
     Announce,
+    Chat,
     Decline,
     ErrorCode,
     Hangup,
@@ -33,11 +34,13 @@ from telehealth.signaling.messages import (
     Member,
     Message,
     Presence,
+    Remove,
     Status,
     Waiting,
 )
 from telehealth.signaling.outbox import CloseCode, Outbox
 from telehealth.signaling.participant import Slot
+from telehealth.signaling.ratelimit import TokenBucket
 from telehealth.signaling.room import Room, channel, offerer
 from telehealth.signaling.turn import ice_servers
 
@@ -148,8 +151,7 @@ class Hub:
         pid = identity.participant_id
         earlier = room.members.get(pid)
         if claim is None:
-            admitted = identity.role.admitted_on_join or identity.rejoins_call
-            status = Status.ADMITTED if admitted else Status.WAITING
+            status = Status.ADMITTED if skips_waiting(identity) else Status.WAITING
         else:
             known = room.members.get(pid)
             if known is None or known.epoch != claim.epoch:
@@ -314,6 +316,7 @@ class Hub:
         self._require_clinician(slot, message.id)
         target = self._waiting_member(room, message.participant_id, message.id)
         await self._persist(room.visit_id, "in_call", message.id)
+        self._spawn(self._record_admitted(room.visit_id, target.participant_id, slot.identity), "record-admit")
         local = room.slots.get(target.participant_id)
         if local is not None:
             self._apply_admit(room, local)
@@ -371,6 +374,70 @@ class Hub:
             slot.outbox = None  # so the closing socket is not mistaken for a drop to resume
         self._spawn(self.leave(slot), f"declined-{slot.pid}")
 
+    async def _record_admitted(self, visit_id: str, pid: str, by: Identity) -> None:
+        try:
+            await self.gateway.participant_admitted(visit_id, pid, by)
+        except SignalingStateError as exc:
+            log.info("[visit=%s] admission of %s not recorded: %s", visit_id, pid, exc)
+
+    async def remove(self, slot: Slot, message: Remove) -> None:
+        """A clinician takes a third participant (waiting or admitted) out of the call for good."""
+        room = self._room_of(slot)
+        self._require_clinician(slot, message.id)
+        target = room.members.get(message.participant_id)
+        if target is None or target.participant_id == slot.pid:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_PEER, f"no participant {message.participant_id} to remove", message.id
+            )
+        if target.role in ("clinician", "patient"):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only invited participants can be removed", message.id)
+        # The record first: once the link is revoked the removed participant cannot come back.
+        try:
+            await self.gateway.participant_removed(room.visit_id, target.participant_id, slot.identity)
+        except SignalingStateError as exc:
+            raise ProtocolError(ErrorCode.INVALID_STATE, str(exc)[:200], message.id) from exc
+        local = room.slots.get(target.participant_id)
+        if local is not None:
+            self._apply_remove(local)
+            return
+        frame = BusFrame(self.node, slot.pid, target.participant_id, message)
+        try:
+            await self.broker.publish(room.channel, frame)
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc, message.id) from exc
+
+    def _apply_remove(self, slot: Slot) -> None:
+        slot.cancel_hold()
+        if slot.outbox is not None:
+            slot.outbox.send(Remove(participant_id=slot.pid))
+            slot.outbox.close(CloseCode.REMOVED, "removed by the clinician")
+            slot.outbox = None  # so the closing socket is not mistaken for a drop to resume
+        self._spawn(self.leave(slot), f"removed-{slot.pid}")
+
+    async def chat(self, slot: Slot, message: Chat) -> None:
+        """A chat line from an admitted participant to everyone admitted (the sender included)."""
+        room = self._room_of(slot)
+        if not slot.admitted:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "wait until you are admitted", message.id)
+        if slot.chat_bucket is None:
+            slot.chat_bucket = TokenBucket(self.settings.chat_per_second, self.settings.chat_burst)
+        if not slot.chat_bucket.take():
+            raise ProtocolError(ErrorCode.RATE_LIMITED, "too many chat messages; wait a moment", message.id)
+        ident = slot.identity
+        line = Chat(
+            text=message.text, sender=slot.pid, display_name=ident.display_name, role=ident.role.value, at=time.time()
+        )
+        if self.settings.keep_chat:
+            try:
+                await self.gateway.keep_chat(ident, message.text)
+            except SignalingStateError as exc:
+                raise ProtocolError(ErrorCode.INVALID_STATE, str(exc)[:200], message.id) from exc
+        room.tell_admitted(line)
+        try:
+            await self.broker.publish(room.channel, BusFrame(self.node, slot.pid, None, line))
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc, message.id) from exc
+
     async def relay(self, slot: Slot, message: Message) -> None:
         """Forward an SDP/ICE-type message to an admitted peer, stamped with the sender."""
         room = self._room_of(slot)
@@ -384,6 +451,8 @@ class Hub:
         except ProtocolError as exc:
             exc.ref = message.id
             raise
+        if message.TARGETS is not None and target.role not in message.TARGETS:
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"{message.TYPE} cannot go to a {target.role}", message.id)
         await self._deliver(room, target, message, slot.pid)
         # The server's share of relay latency: to the local outbox or onto the bus.
         metrics.observe_relay(time.perf_counter() - started)
@@ -499,6 +568,10 @@ class Hub:
             self._apply_decline(target, message.reason)
         elif isinstance(message, CaptureChanged):
             room.tell_clinicians(message)
+        elif isinstance(message, Remove) and target is not None:
+            self._apply_remove(target)
+        elif isinstance(message, Chat) and frame.to is None:
+            room.tell_admitted(message)
         elif message.RELAY and target is not None and target.admitted and target.outbox:
             target.outbox.send(message)
 

@@ -50,6 +50,8 @@ class Identity:
     # The gateway vouches that this participant was already admitted to the call in progress
     # (e.g. the patient reloaded the page): no second admission.
     rejoins_call: bool = False
+    # Someone let in by a link or a colleague's own login waits to be admitted whatever the role.
+    waits: bool = False
 
     def __post_init__(self) -> None:
         # Ids end up in Redis keys and channel names, so they are validated at the seam.
@@ -62,6 +64,12 @@ class Identity:
             object.__setattr__(self, "role", Role(self.role))
         if not 0 < len(self.display_name) <= 120:
             raise ValueError("display_name must be 1..120 characters")
+
+
+def skips_waiting(identity: Identity) -> bool:
+    """Whether this participant is admitted as soon as it joins."""
+    # A patient coming back to a call in progress was admitted already (reload, second tab).
+    return identity.rejoins_call or (identity.role.admitted_on_join and not identity.waits)
 
 
 def valid_id(value: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from enum import Flag, StrEnum, auto
 from typing import Annotated, ClassVar, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 PROTOCOL_VERSION = 1
 
@@ -20,6 +20,7 @@ ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=200)]
 Sdp = Annotated[str, StringConstraints(min_length=1, max_length=60_000)]
+CHAT_MAX_BYTES = 4096
 
 
 def new_id() -> str:
@@ -78,6 +79,8 @@ class Message(Value):
     RELAY: ClassVar[bool] = False
     # Roles allowed to send a relayed type (None: any admitted participant).
     SENDERS: ClassVar[frozenset[str] | None] = None
+    # Roles a relayed type may be addressed to (None: any admitted participant).
+    TARGETS: ClassVar[frozenset[str] | None] = None
 
     type: str
     v: Literal[1] = 1
@@ -279,6 +282,34 @@ class Hangup(Message):
     type: Literal["hangup"] = "hangup"
     peer: Id | None = None
     reason: Text | None = None
+
+
+@register(BOTH | Direction.BUS)
+class Remove(Message):
+    """Client: take `participant_id` out of the call (clinicians only). Server: you were removed."""
+
+    type: Literal["remove"] = "remove"
+    participant_id: Id
+
+
+@register(BOTH | Direction.BUS)
+class Chat(Message):
+    """Client: a chat line (`text` only). Server: a line from `sender`, stamped by the server."""
+
+    type: Literal["chat"] = "chat"
+    text: Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+    sender: Id | None = None
+    display_name: str | None = None
+    role: str | None = None
+    at: float | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _at_most_4_kib(cls, text: str) -> str:
+        # Bytes, not characters: a line of emoji is four times longer on the wire than it looks.
+        if len(text.encode("utf-8")) > CHAT_MAX_BYTES:
+            raise ValueError(f"a chat message is at most {CHAT_MAX_BYTES} bytes")
+        return text
 
 
 @register(BOTH)

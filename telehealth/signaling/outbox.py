@@ -23,6 +23,7 @@ class CloseCode(IntEnum):
     DECLINED = 4011  # a clinician turned the participant away
     ENDED = 4012  # the visit has ended
     SESSION_ENDED = 4013  # signed out, session revoked, or the join link re-issued or revoked
+    REMOVED = 4014  # a clinician removed the participant from the call
 
 
 class Outbox(Protocol):

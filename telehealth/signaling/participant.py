@@ -10,6 +10,7 @@ from telehealth.signaling.gateway import SignalingStateError
 from telehealth.signaling.identity import Identity
 from telehealth.signaling.messages import LobbyEntry, Member, Status
 from telehealth.signaling.outbox import Outbox
+from telehealth.signaling.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class Slot:
         self.hold: asyncio.TimerHandle | None = None
         # The presence refresher rewrites every slot every few seconds: serialise once per change.
         self._cached: tuple[tuple[object, ...], str] | None = None
+        # Chat has its own, slower rate than signaling; the hub sets it on the first line.
+        self.chat_bucket: TokenBucket | None = None
 
     @property
     def pid(self) -> str:

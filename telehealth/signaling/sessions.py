@@ -17,11 +17,13 @@ from telehealth.signaling.identity import Identity
 from telehealth.signaling.messages import (
     Admit,
     Auth,
+    Chat,
     Decline,
     ErrorCode,
     Hangup,
     IceServers,
     Message,
+    Remove,
     Resume,
 )
 from telehealth.signaling.outbox import CloseCode
@@ -41,6 +43,8 @@ COMMANDS: dict[type[Message], Command] = {
     Admit: Hub.admit,
     Decline: Hub.decline,
     Hangup: Hub.hangup,
+    Remove: Hub.remove,
+    Chat: Hub.chat,
     IceServers: _ice_servers,
 }
 

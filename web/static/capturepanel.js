@@ -10,6 +10,7 @@ import { TakeDelivery } from "./takedelivery.js";
 
 const FALLBACK_MS = 5000;
 const POST_ROLL_MS = 1500;
+const COUNTDOWN_S = 3;
 
 // Update a node only where it differs: unchanged nodes keep focus, selection and hover.
 function setText(node, text) {
@@ -37,12 +38,13 @@ function syncLines(parent, items, tag = "div") {
 }
 
 export class CapturePanel {
-  constructor(root, { visitId, signal, patientPeer }) {
+  constructor(root, { visitId, signal, patientPeer, countdown = () => false }) {
     this.root = root;
     this.visitId = visitId;
     this.signal = signal;
     this.patientPeer = patientPeer; // () => participant id of the admitted patient, or null
     this.delivery = new TakeDelivery({ signal, patientPeer, visitId });
+    this.countdown = countdown; // () => whether the patient sees 3-2-1 before each capture
     this.protocol = null;
     this.status = null;
     this.current = null;
@@ -196,6 +198,17 @@ export class CapturePanel {
     }
     const step = this.current;
     this.busy = true;
+    if (this.countdown()) {
+      // The patient sees 3-2-1 and gets the expression ready; the capture happens at zero.
+      this.send("capture_countdown", { step_id: step.id, seconds: COUNTDOWN_S });
+      this.root.dataset.counting = "true";
+      await new Promise((resolve) => setTimeout(resolve, COUNTDOWN_S * 1000));
+      delete this.root.dataset.counting;
+      if (this.stopped || this.current !== step) {
+        this.busy = false;
+        return;
+      }
+    }
     const t0 = performance.now();
     const takeId = crypto.randomUUID();
     try {

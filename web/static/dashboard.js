@@ -178,7 +178,8 @@ function row(visit) {
   }
   const actions = el("td", { class: "actions" });
   if (care && open) {
-    actions.append(el("a", { class: "button", href: `/visit/${visit.id}` }, visit.state === "waiting" ? "Admit" : "Open"));
+    // markWaiting() turns this into "Admit" (one click: the visit page admits on arrival) while the patient waits.
+    actions.append(el("a", { class: "button open-visit", href: `/visit/${visit.id}` }, "Open"));
     if (visit.state === "waiting") actions.append(el("button", { class: "secondary running-late", onclick: () => runningLate(visit) }, "Running late"));
     if (visit.state === "scheduled") {
       actions.append(el("button", { class: "secondary reschedule", onclick: () => rescheduleForm(visit, actions) }, "Reschedule"));
@@ -316,6 +317,12 @@ function markWaiting() {
     if (entry) {
       stateCell.textContent = "waiting";
       stateCell.className = "state state-waiting";
+    }
+    const link = tr.querySelector("a.open-visit");
+    if (link) {
+      const id = encodeURIComponent(tr.dataset.visitId);
+      link.textContent = entry ? "Admit" : "Open";
+      link.href = entry ? `/visit/${id}?admit=${encodeURIComponent(entry.participant_id)}` : `/visit/${id}`;
     }
   }
   document.getElementById("waiting-count").textContent = waiting.size ? `${waiting.size} waiting` : "";

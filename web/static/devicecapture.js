@@ -38,8 +38,10 @@ function bitmapToBlob(source, w, h) {
   return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("encode failed"))), "image/png"));
 }
 
-export class DeviceCapture {
+// Dispatches "recording" ({recording}) while any clip records, for the page's indicator.
+export class DeviceCapture extends EventTarget {
   constructor({ stream, videoEl, uploads }) {
+    super();
     this.stream = stream;
     this.videoEl = videoEl;
     this.uploads = uploads; // UploadQueue
@@ -64,9 +66,17 @@ export class DeviceCapture {
     recorder.addEventListener("dataavailable", (ev) => {
       if (ev.data && ev.data.size) rec.chunks.push(ev.data);
     });
+    // The page shows a recording indicator while any clip (a step's, or a take's post-roll) records.
+    recorder.addEventListener("start", () => this.recordingChanged(+1));
+    recorder.addEventListener("stop", () => this.recordingChanged(-1), { once: true });
     recorder.start(1000);
     rec.timer = setTimeout(() => this.finish(rec), MAX_CLIP_MS);
     return rec;
+  }
+
+  recordingChanged(delta) {
+    this.recording = Math.max(0, (this.recording || 0) + delta);
+    this.dispatchEvent(new CustomEvent("recording", { detail: { recording: this.recording > 0 } }));
   }
 
   finish(rec) {

@@ -6,12 +6,13 @@
 //
 // Every closed socket is reopened with back-off, except when the server said there is nothing to
 // come back to: credentials refused (4001, e.g. the visit ended), foreign origin (4003), the same
-// participant opened elsewhere (4010), declined (4011), visit ended (4012). A socket closed for
+// participant opened elsewhere (4010), declined (4011), visit ended (4012), removed by a clinician
+// (4014). A socket closed for
 // too many rejected messages (4008) or for being slow (4009) comes back too: a page stuck without
 // signaling is worse for a visit than a noisy one.
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
-const FINAL_CODES = new Set([4001, 4003, 4010, 4011, 4012]);
+const FINAL_CODES = new Set([4001, 4003, 4010, 4011, 4012, 4014]);
 let counter = 0;
 
 // What a page shows for a "status" event, in plain words.
@@ -96,7 +97,7 @@ export class SignalClient extends EventTarget {
   onClose(ev) {
     if (this.ws && this.ws.readyState !== WebSocket.CLOSED) return;
     // The server refused us for good (auth failed, foreign origin, abuse, superseded, declined,
-    // visit ended): do not retry. A failed resume is retried at once with the credential.
+    // visit ended, removed): do not retry. A failed resume is retried at once with the credential.
     const retryable = this.resumeFailed || !FINAL_CODES.has(ev.code);
     this.resumeFailed = false;
     const final = this.closedByUs || !retryable;
