@@ -138,7 +138,9 @@ async def test_a_take_reaches_the_device_although_the_patients_socket_drops_duri
     # Nothing has acknowledged the ids while the patient is away: the clinician's page holds the take.
     await doc.wait_for_selector("li[data-participant] span:has-text('reconnecting')")
     assert await doc.evaluate("() => window.telehealth.panel.delivery.size") == 1
-    await doc.wait_for_selector("li[data-participant][data-status='admitted'] span:has-text('in the call')", timeout=20_000)
+    await doc.wait_for_selector(
+        "li[data-participant][data-status='admitted'] span:has-text('in the call')", timeout=20_000
+    )
     await doc.wait_for_function("() => window.telehealth.panel.delivery.size === 0")
 
     async def device_copies_arrived() -> bool:
@@ -168,7 +170,9 @@ async def test_a_take_clicked_while_the_patient_is_away_still_brings_the_device_
     await doc.uncheck("#countdown")
     await doc.click("#capture-take")  # the take command finds no patient connection
     await doc.wait_for_selector("li[data-step='rest'] img.thumb")  # the stream's still, at the click
-    await doc.wait_for_selector("li[data-participant][data-status='admitted'] span:has-text('in the call')", timeout=20_000)
+    await doc.wait_for_selector(
+        "li[data-participant][data-status='admitted'] span:has-text('in the call')", timeout=20_000
+    )
     await doc.wait_for_function("() => window.telehealth.panel.delivery.size === 0")
 
     async def clip_arrived() -> bool:
