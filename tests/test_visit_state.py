@@ -11,6 +11,7 @@ S = VisitState
 LEGAL = {
     (S.SCHEDULED, S.WAITING),
     (S.SCHEDULED, S.CANCELLED),
+    (S.SCHEDULED, S.NO_SHOW),  # a patient who never came (issue 11)
     (S.WAITING, S.IN_CALL),
     (S.WAITING, S.SCHEDULED),
     (S.WAITING, S.ENDED),
