@@ -321,12 +321,15 @@ class Hub:
         if local is not None:
             self._apply_admit(room, local)
             return
-        frame = BusFrame(self.node, slot.pid, target.participant_id, message)
-        try:
-            await self.broker.publish(room.channel, frame)
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc, message.id) from exc
+        await self._send_remote(room, slot.pid, target.participant_id, message, message.id)
         self._assume_admitted(room, target)
+
+    async def _send_remote(self, room: Room, sender: str, to: str, message: Message, ref: str) -> None:
+        """Send to a participant attached to another process; `unavailable` (answering ref) while the bus is down."""
+        try:
+            await self.broker.publish(room.channel, BusFrame(self.node, sender, to, message))
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc, ref) from exc
 
     def _assume_admitted(self, room: Room, target: Member) -> None:
         # Optimistic, so the clinician's offer is accepted before the remote announce arrives.
@@ -359,11 +362,7 @@ class Hub:
         if local is not None:
             self._apply_decline(local, message.reason)
             return
-        frame = BusFrame(self.node, slot.pid, target.participant_id, message)
-        try:
-            await self.broker.publish(room.channel, frame)
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc, message.id) from exc
+        await self._send_remote(room, slot.pid, target.participant_id, message, message.id)
 
     def _apply_decline(self, slot: Slot, reason: str | None) -> None:
         if slot.status is not Status.WAITING:
@@ -400,11 +399,7 @@ class Hub:
         if local is not None:
             self._apply_remove(local)
             return
-        frame = BusFrame(self.node, slot.pid, target.participant_id, message)
-        try:
-            await self.broker.publish(room.channel, frame)
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc, message.id) from exc
+        await self._send_remote(room, slot.pid, target.participant_id, message, message.id)
 
     def _apply_remove(self, slot: Slot) -> None:
         slot.cancel_hold()
@@ -465,11 +460,7 @@ class Hub:
             if local.admitted and local.outbox is not None:
                 local.outbox.send(stamped)
             return
-        frame = BusFrame(self.node, sender, target.participant_id, stamped)
-        try:
-            await self.broker.publish(room.channel, frame)
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc, message.id) from exc
+        await self._send_remote(room, sender, target.participant_id, stamped, message.id)
 
     async def hangup(self, slot: Slot, message: Hangup) -> None:
         """A clinician's hang-up ends the visit for everyone; anyone else just leaves."""
