@@ -53,6 +53,11 @@ async def test_metrics_follow_a_visit_from_scheduling_to_the_waiting_room(client
         while (msg := await ws.receive()).type == WSMsgType.TEXT and json.loads(msg.data)["type"] != "join":
             pass
     waiting = await scrape(client)
+    for _ in range(100):  # the hub writes "waiting" in the background: wait for it (up to 10 s)
+        if value(waiting, "telehealth_visits", state="waiting") > value(before, "telehealth_visits", state="waiting"):
+            break
+        await asyncio.sleep(0.1)
+        waiting = await scrape(client)
     await ws.close()
 
     state = "telehealth_visits"
